@@ -1,0 +1,212 @@
+"""The public API: build or open an index, then ``ask`` and ``retrieve``.
+
+    from rag import Assistant
+    qa = Assistant.build("seeds", index_dir="index")
+    ans = qa.ask("Who is NATO's supreme allied commander?")
+
+An ``Assistant`` is safe to share between threads: reads take a snapshot of the current index, and
+updates (``update``, ``delete``) swap in a new snapshot under a lock once it is saved.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rag.answer import SentenceAnswerer, answer_from_spans
+from rag.embedding import Embedder
+from rag.errors import EmptyQuestion, UnknownDocument
+from rag.indexer import IndexReport, Progress, check_compatible, index_lock, update_index
+from rag.retriever import Retriever
+from rag.schema import Answer, Document, Passage
+from rag.store import ChunkingConfig, IndexStore
+
+log = logging.getLogger(__name__)
+
+MAX_QUESTION_CHARS = 2000
+DEFAULT_READER = "default"
+
+
+def clean_question(question: str) -> tuple[str, str | None]:
+    """The question made safe to process, and a notice when it had to be changed."""
+    if not isinstance(question, str):
+        raise EmptyQuestion("the question must be text")
+    q = unicodedata.normalize("NFC", question)
+    q = "".join(" " if unicodedata.category(ch) in {"Cc", "Cf", "Cs", "Co"} else ch for ch in q)
+    q = " ".join(q.split())
+    if not q:
+        raise EmptyQuestion("the question is empty")
+    notice = None
+    if len(q) > MAX_QUESTION_CHARS:
+        q = q[:MAX_QUESTION_CHARS].rsplit(" ", 1)[0] or q[:MAX_QUESTION_CHARS]
+        notice = f"question truncated to its first {len(q):,} characters (limit {MAX_QUESTION_CHARS:,})"
+    return q, notice
+
+
+def load_reader(reader: str | None) -> Any:
+    """A span reader for ``reader`` ("default", a path or a hub id), or None for the sentence fallback."""
+    if reader is None or reader in {"none", "sentence"}:
+        return None
+    from rag.reader import ReaderUnavailable, SpanReader
+
+    if reader == DEFAULT_READER:
+        try:
+            return SpanReader.load(None)
+        except ReaderUnavailable as e:
+            log.warning("no reader model (%s); answering with the sentence fallback", e)
+            return None
+    return SpanReader.load(reader)
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    store: IndexStore
+    retriever: Retriever
+
+
+class Assistant:
+    """Question answering over one index folder."""
+
+    def __init__(self, index_dir: str | Path, embedder: Embedder, reader: str | None = DEFAULT_READER) -> None:
+        self.index_dir = Path(index_dir)
+        self.embedder = embedder
+        self._reader_spec = reader
+        self._reader: Any = None
+        self._reader_loaded = False
+        self._reader_lock = threading.Lock()
+        self._write_lock = threading.RLock()
+        self.sentence_answerer = SentenceAnswerer(embedder)
+        self._snap = self._load_snapshot()
+
+    # ---- construction ----------------------------------------------------------------------
+    @classmethod
+    def build(
+        cls,
+        corpus: str | Path = "seeds",
+        index_dir: str | Path = "index",
+        *,
+        model: str | None = None,
+        reader: str | None = DEFAULT_READER,
+        max_tokens: int = 200,
+        overlap: int = 1,
+        rebuild: bool = False,
+        approx_threshold: int | None = None,
+        progress: Progress | None = None,
+        show_progress_bar: bool = False,
+    ) -> Assistant:
+        """Index ``corpus`` into ``index_dir`` (only what changed), then open it."""
+        embedder = Embedder(model)
+        report = update_index(
+            corpus, index_dir, embedder, ChunkingConfig(max_tokens=max_tokens, overlap=overlap),
+            rebuild=rebuild, approx_threshold=approx_threshold, progress=progress,
+            show_progress_bar=show_progress_bar,
+        )
+        qa = cls(index_dir, embedder, reader)
+        qa.last_report = report
+        return qa
+
+    @classmethod
+    def open(cls, index_dir: str | Path = "index", *, model: str | None = None,
+             reader: str | None = DEFAULT_READER) -> Assistant:
+        """Open an existing index; its manifest names the embedding model unless ``model`` is given."""
+        manifest = IndexStore.read_manifest(index_dir)
+        embedder = Embedder(model or manifest.embedding_model)
+        return cls(index_dir, embedder, reader)
+
+    last_report: IndexReport | None = None
+
+    def _load_snapshot(self) -> _Snapshot:
+        store = IndexStore.open(self.index_dir)
+        check_compatible(store, self.embedder, None)
+        return _Snapshot(store, Retriever(store, self.embedder))
+
+    # ---- the reader ------------------------------------------------------------------------
+    @property
+    def reader(self) -> Any:
+        """The span reader (loaded on first use), or None when answering with the sentence fallback."""
+        if not self._reader_loaded:
+            with self._reader_lock:
+                if not self._reader_loaded:
+                    self._reader = load_reader(self._reader_spec)
+                    self._reader_loaded = True
+        return self._reader
+
+    # ---- library ---------------------------------------------------------------------------
+    @property
+    def corpus_dir(self) -> Path | None:
+        c = self._snap.store.manifest.corpus
+        return Path(c) if c else None
+
+    def documents(self) -> list[Document]:
+        """Every indexed document, in id order."""
+        docs = self._snap.store.documents
+        return [docs[k] for k in sorted(docs)]
+
+    def document(self, doc_id: str) -> Document:
+        try:
+            return self._snap.store.documents[doc_id]
+        except KeyError:
+            raise UnknownDocument(f"no document {doc_id!r} in the index") from None
+
+    def chunk_count(self, doc_id: str) -> int:
+        entry = self._snap.store.manifest.documents.get(doc_id)
+        return len(entry.chunk_ids) if entry else 0
+
+    def update(self, corpus: str | Path | None = None, progress: Progress | None = None) -> IndexReport:
+        """Re-index the corpus folder (by default the one the index was built from) and reload."""
+        with self._write_lock:
+            corpus = corpus or self.corpus_dir
+            if corpus is None:
+                raise ValueError("this index records no corpus folder; pass one")
+            report = update_index(corpus, self.index_dir, self.embedder, None, progress=progress)
+            self._snap = self._load_snapshot()
+            return report
+
+    def delete(self, doc_id: str) -> None:
+        """Remove a document from the index, and its file from the corpus folder when it holds only it."""
+        with self._write_lock, index_lock(self.index_dir):
+            store = IndexStore.open(self.index_dir)
+            if doc_id not in store.documents:
+                raise UnknownDocument(f"no document {doc_id!r} in the index")
+            doc = store.documents[doc_id]
+            corpus = Path(store.manifest.corpus) if store.manifest.corpus else None
+            if corpus and doc.path:
+                src = (corpus / doc.path).resolve()
+                sharing = [d for d in store.documents.values() if d.path == doc.path]
+                if src.is_file() and src.is_relative_to(corpus.resolve()) and len(sharing) == 1:
+                    src.unlink()
+                for alias in doc.aliases:
+                    alias_path = (corpus / alias).resolve()
+                    if alias_path.is_file() and alias_path.is_relative_to(corpus.resolve()):
+                        alias_path.unlink()
+            store.remove_documents([doc_id])
+            store.save()
+            self._snap = _Snapshot(store, Retriever(store, self.embedder))
+
+    # ---- questions -------------------------------------------------------------------------
+    def retrieve(self, question: str, k: int = 10, doc_ids: list[str] | None = None) -> list[Passage]:
+        """The ``k`` passages most related to ``question``, best first."""
+        q, _ = clean_question(question)
+        return self._snap.retriever.retrieve(q, k=k, doc_ids=doc_ids)
+
+    def ask(self, question: str, top_k: int = 5, doc_ids: list[str] | None = None,
+            threshold: float | None = None) -> Answer:
+        """A short verbatim answer with citations, or ``text=None`` when the articles do not say."""
+        q, notice = clean_question(question)
+        snap = self._snap
+        qvec = self.embedder.encode_query(q)
+        passages = snap.retriever.retrieve(q, k=top_k, doc_ids=doc_ids, query_vector=qvec)
+        reader = self.reader
+        if reader is not None:
+            spans, no_answer = reader.read(q, passages)
+            thr = reader.threshold if threshold is None else threshold
+            ans = answer_from_spans(q, spans, no_answer, passages, snap.store.documents, thr)
+        else:
+            ans = self.sentence_answerer.answer(q, passages, snap.store.documents, threshold, qvec)
+        if notice:
+            ans = ans.model_copy(update={"notice": notice})
+        return ans

@@ -1,0 +1,123 @@
+"""Command line: ``rag index | ask | serve | eval | train-reader``, a thin layer over the public API."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from rag.errors import RagError
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Offline question answering over a folder of news articles, with cited quotes.")
+
+IndexOpt = Annotated[Path, typer.Option("--index", help="Index folder.")]
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(1)
+
+
+@app.command()
+def index(
+    corpus: Annotated[Path, typer.Argument(help="Folder of articles.")] = Path("seeds"),
+    index_dir: IndexOpt = Path("index"),
+    rebuild: Annotated[bool, typer.Option(help="Drop the index and build it anew.")] = False,
+    max_tokens: Annotated[int, typer.Option(help="Chunk size in word pieces.")] = 200,
+    overlap: Annotated[int, typer.Option(help="Sentences shared by neighbouring chunks.")] = 1,
+    model: Annotated[str | None, typer.Option(help="Embedding model name or folder.")] = None,
+) -> None:
+    """Index a folder of articles (only new or changed ones are embedded)."""
+    from rag.embedding import Embedder
+    from rag.indexer import update_index
+    from rag.store import ChunkingConfig
+
+    if not corpus.is_dir():
+        _fail(f"corpus folder not found: {corpus}")
+    try:
+        report = update_index(corpus, index_dir, Embedder(model), ChunkingConfig(max_tokens=max_tokens, overlap=overlap),
+                              rebuild=rebuild, show_progress_bar=sys.stderr.isatty())
+    except RagError as e:
+        _fail(str(e))
+    for issue in report.skipped:
+        typer.echo(f"warning: skipped {issue}", err=True)
+    typer.echo(
+        f"indexed {corpus} -> {index_dir}: {len(report.added)} added, {len(report.updated)} updated, "
+        f"{len(report.removed)} removed, {report.unchanged} unchanged; {report.documents} documents, "
+        f"{report.chunks} chunks ({report.seconds:.1f} s)"
+    )
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="The question.")],
+    index_dir: IndexOpt = Path("index"),
+    top_k: Annotated[int, typer.Option("--top-k", help="Passages given to the reader.")] = 5,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the Answer as JSON.")] = False,
+    reader: Annotated[str, typer.Option(help="'default', 'sentence', or a QA checkpoint path / hub id.")] = "default",
+) -> None:
+    """Answer a question from an existing index, with the quoted sentence and its offsets."""
+    from rag.assistant import Assistant, clean_question
+
+    try:
+        clean_question(question)
+        qa = Assistant.open(index_dir, reader=reader)
+        ans = qa.ask(question, top_k=top_k)
+    except RagError as e:
+        _fail(str(e))
+    if as_json:
+        typer.echo(ans.model_dump_json(indent=2))
+        return
+    if ans.notice:
+        typer.echo(f"note: {ans.notice}", err=True)
+    if ans.text is None:
+        typer.echo("The articles do not answer this.")
+        for p in ans.passages[:3]:
+            typer.echo(f"  closest: [{p.doc_id}] {p.text[:160]}…")
+        return
+    typer.echo(f"{ans.text}    (score {ans.score:.2f}, by the {ans.answerer})")
+    for c in ans.citations:
+        typer.echo(f'  [{c.doc_id} {c.quote_start}:{c.quote_end}] "{c.quote}"')
+
+
+@app.command()
+def serve(
+    index_dir: IndexOpt = Path("index"),
+    corpus: Annotated[Path, typer.Option(help="Corpus to index when there is no index yet.")] = Path("seeds"),
+    host: Annotated[str, typer.Option(help="Address to bind (loopback unless you say otherwise).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 7860,
+    auth: Annotated[str | None, typer.Option(help="user:password (or set RAG_AUTH).")] = None,
+) -> None:
+    """Start the web chat (building the index from the corpus on first run)."""
+    from ui.app import serve as serve_app
+
+    try:
+        serve_app(index_dir=index_dir, corpus=corpus, host=host, port=port, auth=auth or os.environ.get("RAG_AUTH"))
+    except RagError as e:
+        _fail(str(e))
+
+
+@app.command("train-reader", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def train_reader(ctx: typer.Context) -> None:
+    """Fine-tune the span reader (all options are passed on; see `rag train-reader --help`)."""
+    from rag.training.reader import main
+
+    raise typer.Exit(main(list(ctx.args)))
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
+    app()
+
+
+if __name__ == "__main__":
+    main()

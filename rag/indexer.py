@@ -1,0 +1,156 @@
+"""Indexing: corpus folder -> (ingest, chunk, embed) -> store, incrementally and under a lock.
+
+Only new or changed documents (by content hash) are chunked and embedded; deleted ones are dropped.
+Two indexing runs on one folder are serialised by a file lock; readers never need it, because a
+save only ever replaces the manifest atomically.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from filelock import FileLock
+from pydantic import BaseModel, Field
+
+from rag.chunking import chunk_document
+from rag.embedding import Embedder
+from rag.errors import EmptyCorpus, IndexMismatch
+from rag.ingest import MAX_FILE_BYTES, IngestIssue, load_corpus
+from rag.schema import Chunk, Document
+from rag.store import LOCK, ChunkingConfig, IndexStore, rebuild_hint
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[float, str], None]
+
+
+class IndexReport(BaseModel):
+    """What one indexing run did."""
+
+    index_dir: str
+    added: list[str] = Field(default_factory=list)
+    updated: list[str] = Field(default_factory=list)
+    removed: list[str] = Field(default_factory=list)
+    unchanged: int = 0
+    chunks_embedded: int = 0
+    documents: int = 0
+    chunks: int = 0
+    skipped: list[str] = Field(default_factory=list)  # "path[:line]: reason", one per issue
+    seconds: float = 0.0
+    embed_seconds: float = 0.0
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.added or self.updated or self.removed)
+
+
+def index_lock(index_dir: Path, timeout: float = -1) -> FileLock:
+    index_dir.mkdir(parents=True, exist_ok=True)
+    return FileLock(str(index_dir / LOCK), timeout=timeout)
+
+
+def check_compatible(store: IndexStore, embedder: Embedder, chunking: ChunkingConfig | None) -> None:
+    """Refuse to mix vectors from two models or two chunkings in one index."""
+    m = store.manifest
+    if m.embedding_model != embedder.name:
+        raise IndexMismatch(
+            f"index at {store.path} was built with model {m.embedding_model!r}, not {embedder.name!r}; "
+            + rebuild_hint(store.path)
+        )
+    if chunking is not None and chunking != m.chunking:
+        raise IndexMismatch(
+            f"index at {store.path} was built with chunking {m.chunking.model_dump()}, not {chunking.model_dump()}; "
+            + rebuild_hint(store.path)
+        )
+
+
+def update_index(
+    corpus: str | Path,
+    index_dir: str | Path,
+    embedder: Embedder,
+    chunking: ChunkingConfig | None = None,
+    *,
+    rebuild: bool = False,
+    approx_threshold: int | None = None,
+    max_file_bytes: int = MAX_FILE_BYTES,
+    progress: Progress | None = None,
+    show_progress_bar: bool = False,
+    documents: list[Document] | None = None,
+) -> IndexReport:
+    """Bring the index at ``index_dir`` in line with the folder ``corpus`` (or given ``documents``)."""
+    t0 = time.perf_counter()
+    corpus = Path(corpus)
+    index_dir = Path(index_dir)
+    say = progress or (lambda f, msg: None)
+    say(0.0, f"reading {corpus}")
+    issues: list[IngestIssue] = []
+    if documents is None:
+        documents, issues = load_corpus(corpus, max_bytes=max_file_bytes)
+    if not documents:
+        detail = f" ({len(issues)} files skipped: {'; '.join(map(str, issues[:3]))})" if issues else ""
+        raise EmptyCorpus(f"no readable article in {corpus}{detail}")
+
+    with index_lock(index_dir):
+        if rebuild and IndexStore.exists(index_dir):
+            for p in index_dir.iterdir():
+                if p.name not in {LOCK, "README.md"}:
+                    shutil.rmtree(p) if p.is_dir() else p.unlink()
+        if IndexStore.exists(index_dir):
+            store = IndexStore.open(index_dir)
+            check_compatible(store, embedder, chunking)
+        else:
+            store = IndexStore.create(index_dir, embedder.name, embedder.dim, chunking or ChunkingConfig())
+            if approx_threshold is not None:
+                store.manifest.approx_threshold = approx_threshold
+        cfg = store.manifest.chunking
+        store.manifest.corpus = str(corpus.resolve())
+
+        report = IndexReport(index_dir=str(index_dir), skipped=[str(i) for i in issues])
+        wanted = {d.doc_id: d for d in documents}
+        old = store.manifest.documents
+        report.removed = sorted(set(old) - set(wanted))
+        to_embed: list[Document] = []
+        metadata_changed = False
+        for doc_id, doc in wanted.items():
+            entry = old.get(doc_id)
+            if entry is None:
+                report.added.append(doc_id)
+                to_embed.append(doc)
+            elif entry.content_hash != doc.content_hash:
+                report.updated.append(doc_id)
+                to_embed.append(doc)
+            else:
+                report.unchanged += 1
+                if store.documents[doc_id] != doc:  # same text, new metadata (title, path, aliases)
+                    store.documents[doc_id] = doc
+                    entry.path = doc.path
+                    metadata_changed = True
+
+        store.remove_documents(report.removed + report.updated)
+        say(0.05, f"chunking {len(to_embed)} new or changed documents")
+        per_doc: list[tuple[Document, list[Chunk]]] = [
+            (doc, chunk_document(doc, cfg.max_tokens, cfg.overlap, embedder.count_tokens)) for doc in to_embed
+        ]
+        texts = [c.text for _, chunks in per_doc for c in chunks]
+        say(0.1, f"embedding {len(texts)} chunks")
+        t_embed = time.perf_counter()
+        vectors = embedder.encode(texts, progress=show_progress_bar and len(texts) > 64)
+        report.embed_seconds = time.perf_counter() - t_embed
+        row = 0
+        for doc, chunks in per_doc:
+            store.add_document(doc, chunks, vectors[row : row + len(chunks)])
+            row += len(chunks)
+        report.chunks_embedded = len(texts)
+        if report.changed or metadata_changed or not IndexStore.exists(index_dir):
+            say(0.95, "saving index")
+            store.save()
+        report.documents = len(store.documents)
+        report.chunks = len(store.chunks)
+    report.seconds = time.perf_counter() - t0
+    say(1.0, "index ready")
+    log.info("indexed %s: %s", corpus, report.model_dump(exclude={"skipped"}))
+    return report

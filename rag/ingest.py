@@ -1,0 +1,293 @@
+"""Ingest: a folder of articles -> ``Document``s, with the text kept exactly as read.
+
+Supported: ``.txt``, ``.md``, ``.html``/``.htm`` (visible text, through BeautifulSoup) and
+``.json``/``.jsonl`` records ``{"id", "title", "text", "date"?, "url"?}``. Bad files (binary, not
+UTF-8, empty, too large) and malformed records are skipped and reported, never fatal.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rag.schema import Document
+
+log = logging.getLogger(__name__)
+
+TEXT_SUFFIXES = {".txt", ".md", ".markdown"}
+HTML_SUFFIXES = {".html", ".htm"}
+RECORD_SUFFIXES = {".json", ".jsonl"}
+SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | RECORD_SUFFIXES
+MAX_FILE_BYTES = 20 * 1024 * 1024  # a news article is kilobytes; 20 MB is surely not one
+
+_MONTHS = (
+    "January|February|March|April|May|June|July|August|September|October|November|December|"
+    "Jan\\.?|Feb\\.?|Mar\\.?|Apr\\.?|Jun\\.?|Jul\\.?|Aug\\.?|Sept?\\.?|Oct\\.?|Nov\\.?|Dec\\.?"
+)
+_DATE = rf"(?:{_MONTHS})\s+\d{{1,2}},?\s+\d{{4}}|\d{{1,2}}\s+(?:{_MONTHS})\s+\d{{4}}|\d{{4}}-\d{{2}}-\d{{2}}"
+# "BRUSSELS/WARSAW--", "WASHINGTON (Reuters) -", "LONDON, May 3 (Reuters) -"
+_DATELINE = re.compile(
+    r"^(?P<place>[A-Z][A-Z.'’/ -]{1,60}?[A-Z.])"
+    r"(?:,\s*(?P<date>[A-Z][a-z]+\.? \d{1,2}(?:, \d{4})?))?"
+    r"\s*(?:\((?P<source>[A-Za-z][\w .&'-]{0,40})\))?\s*(?:--|—|–| - )"
+)
+# "(China Daily August 1, 2003)" or "(Reuters, March 3, 2016)"
+_SOURCE_DATE = re.compile(rf"\((?P<source>[A-Z][\w .&'-]{{1,60}}?),?\s+(?P<date>{_DATE})\)")
+_ANY_DATE = re.compile(_DATE)
+
+
+@dataclass(frozen=True)
+class IngestIssue:
+    """A file or record that was skipped (or renamed), and why."""
+
+    path: str
+    reason: str
+    line: int | None = None
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}" if self.line is not None else self.path
+        return f"{where}: {self.reason}"
+
+
+def normalise_newlines(text: str) -> str:
+    """``\\r\\n`` and lone ``\\r`` become ``\\n``; nothing else changes (offsets refer to this text)."""
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def content_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def derive_title(text: str, max_chars: int = 90) -> str:
+    """A title from the text: the first line if it is short, else the first sentence, shortened."""
+    body = text.strip()
+    m = _DATELINE.match(body)
+    if m:
+        body = body[m.end() :].lstrip()
+    first_line = body.split("\n", 1)[0].strip()
+    if 0 < len(first_line) <= max_chars and not first_line.endswith((".", ",", ";")):
+        return first_line
+    sentence = re.split(r"(?<=[.!?])\s+(?=[A-Z\"'])", first_line, maxsplit=1)[0]
+    if len(sentence) <= max_chars:
+        return sentence.rstrip(".")
+    cut = sentence[:max_chars].rsplit(" ", 1)[0]
+    return cut.rstrip(",;:-") + "…"
+
+
+def extract_metadata(text: str) -> dict[str, str]:
+    """Dateline place, source and date, when the article states them."""
+    meta: dict[str, str] = {}
+    m = _DATELINE.match(text.lstrip())
+    if m:
+        meta["place"] = m.group("place").strip()
+        if m.group("source"):
+            meta["source"] = m.group("source").strip()
+        if m.group("date"):
+            meta["date"] = m.group("date").strip()
+    sd = None
+    for sd in _SOURCE_DATE.finditer(text):
+        pass  # the credit line, when present, closes the article: keep the last one
+    if sd is not None:
+        meta.setdefault("source", sd.group("source").strip())
+        meta["date"] = sd.group("date").strip()
+    elif "date" not in meta:
+        head = _ANY_DATE.search(text[:300])
+        if head:
+            meta["date"] = head.group(0)
+    return meta
+
+
+def make_document(
+    doc_id: str,
+    text: str,
+    *,
+    title: str | None = None,
+    path: str | None = None,
+    date: str | None = None,
+    url: str | None = None,
+) -> Document:
+    """Build a Document, deriving the title and news metadata the text carries."""
+    text = normalise_newlines(text)
+    meta = extract_metadata(text)
+    return Document(
+        doc_id=doc_id,
+        title=(title or "").strip() or derive_title(text),
+        text=text,
+        path=path,
+        date=date or meta.get("date"),
+        url=url,
+        place=meta.get("place"),
+        source=meta.get("source"),
+        content_hash=content_hash(text),
+    )
+
+
+def _decode(raw: bytes) -> str:
+    if b"\x00" in raw:
+        raise ValueError("binary file (NUL bytes)")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise ValueError(f"not UTF-8 (byte {e.start})") from None
+
+
+def html_to_text(html: str) -> tuple[str, str | None]:
+    """Visible text of an HTML page and its title; scripts, styles and hidden parts are dropped."""
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(html, "html.parser")
+    title = None
+    if soup.title and soup.title.get_text(strip=True):
+        title = soup.title.get_text(" ", strip=True)
+    elif soup.find("h1"):
+        title = soup.find("h1").get_text(" ", strip=True)  # type: ignore[union-attr]
+    for tag in soup(["script", "style", "noscript", "template", "head", "svg", "iframe", "object"]):
+        tag.decompose()
+    for tag in soup.select('[hidden], [aria-hidden="true"]'):
+        tag.decompose()
+    raw = soup.get_text("\n")
+    lines = [re.sub(r"[ \t\u00a0]+", " ", line).strip() for line in raw.split("\n")]
+    text = "\n".join(line for line in lines if line)
+    return text, title
+
+
+def _markdown_title(text: str) -> str | None:
+    m = re.match(r"\s*#\s+(.+)", text)
+    return m.group(1).strip() if m else None
+
+
+def _records(path: Path, raw: str) -> Iterator[tuple[int | None, Any]]:
+    """(line number or None, record) pairs from a .json or .jsonl file."""
+    if path.suffix.lower() == ".jsonl":
+        for n, line in enumerate(raw.split("\n"), start=1):
+            if not line.strip():
+                continue
+            try:
+                yield n, json.loads(line)
+            except json.JSONDecodeError as e:
+                yield n, ValueError(f"malformed JSON ({e.msg})")
+        return
+    data = json.loads(raw)  # a malformed .json file is skipped whole by the caller
+    if isinstance(data, dict) and isinstance(data.get("documents"), list):
+        data = data["documents"]
+    if isinstance(data, dict):
+        data = [data]
+    if not isinstance(data, list):
+        raise ValueError("JSON is neither a record nor a list of records")
+    for i, rec in enumerate(data):
+        yield i + 1, rec
+
+
+def _record_document(rec: Any, path: Path, rel: str, n: int | None) -> Document:
+    if not isinstance(rec, dict):
+        raise ValueError("record is not an object")
+    text = rec.get("text")
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError("record has no text")
+    rid = rec.get("id")
+    doc_id = str(rid).strip() if rid is not None and str(rid).strip() else f"{path.stem}-{n}"
+    title = rec.get("title") if isinstance(rec.get("title"), str) else None
+    date = str(rec["date"]) if rec.get("date") is not None else None
+    url = str(rec["url"]) if rec.get("url") is not None else None
+    return make_document(doc_id, text, title=title, path=rel, date=date, url=url)
+
+
+def read_file(path: Path, root: Path, max_bytes: int = MAX_FILE_BYTES) -> tuple[list[Document], list[IngestIssue]]:
+    """Documents from one file, and the issues met (a bad file gives no document and one issue)."""
+    rel = path.relative_to(root).as_posix()
+    suffix = path.suffix.lower()
+    try:
+        size = path.stat().st_size
+        if size == 0:
+            return [], [IngestIssue(rel, "empty file")]
+        if size > max_bytes:
+            return [], [IngestIssue(rel, f"too large ({size / 1e6:.1f} MB > {max_bytes / 1e6:.0f} MB)")]
+        raw = _decode(path.read_bytes())
+    except (OSError, ValueError) as e:
+        return [], [IngestIssue(rel, str(e))]
+    if not raw.strip():
+        return [], [IngestIssue(rel, "empty file (only white space)")]
+
+    if suffix in RECORD_SUFFIXES:
+        docs: list[Document] = []
+        issues: list[IngestIssue] = []
+        try:
+            for n, rec in _records(path, raw):
+                if isinstance(rec, Exception):
+                    issues.append(IngestIssue(rel, str(rec), n))
+                    continue
+                try:
+                    docs.append(_record_document(rec, path, rel, n))
+                except ValueError as e:
+                    issues.append(IngestIssue(rel, str(e), n))
+        except (json.JSONDecodeError, ValueError) as e:
+            return [], [IngestIssue(rel, f"malformed JSON ({e})")]
+        if not docs and not issues:
+            issues.append(IngestIssue(rel, "no records"))
+        return docs, issues
+
+    title: str | None = None
+    text = raw
+    if suffix in HTML_SUFFIXES:
+        text, title = html_to_text(raw)
+        if not text.strip():
+            return [], [IngestIssue(rel, "no visible text")]
+    elif suffix in {".md", ".markdown"}:
+        title = _markdown_title(raw)
+    return [make_document(path.stem, text, title=title, path=rel)], []
+
+
+def iter_corpus_files(root: Path) -> list[Path]:
+    """Supported files below ``root``, recursively, in a stable order; hidden files are ignored."""
+    files = []
+    for p in sorted(root.rglob("*")):
+        rel_parts = p.relative_to(root).parts
+        if any(part.startswith(".") for part in rel_parts):
+            continue
+        if p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES:
+            files.append(p)
+    return files
+
+
+def load_corpus(root: str | Path, max_bytes: int = MAX_FILE_BYTES) -> tuple[list[Document], list[IngestIssue]]:
+    """All documents of a folder, de-duplicated by content, and every issue met on the way.
+
+    Identical texts under different names are kept once; the other names become ``aliases``.
+    Two files with the same stem in different sub-folders get their relative path as id.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"corpus folder not found: {root}")
+    issues: list[IngestIssue] = []
+    by_hash: dict[str, Document] = {}
+    by_id: dict[str, str] = {}  # doc_id -> content hash
+    for path in iter_corpus_files(root):
+        docs, file_issues = read_file(path, root, max_bytes)
+        issues.extend(file_issues)
+        for doc in docs:
+            dup = by_hash.get(doc.content_hash)
+            if dup is not None:
+                alias = doc.path if doc.path and doc.path != dup.path else doc.doc_id
+                by_hash[doc.content_hash] = dup.model_copy(update={"aliases": [*dup.aliases, alias]})
+                issues.append(IngestIssue(doc.path or doc.doc_id, f"same text as {dup.doc_id}; indexed once"))
+                continue
+            if doc.doc_id in by_id:
+                new_id = Path(doc.path).with_suffix("").as_posix() if doc.path else doc.doc_id
+                if doc.path and path.suffix.lower() in RECORD_SUFFIXES:
+                    new_id = f"{Path(doc.path).with_suffix('').as_posix()}#{doc.doc_id}"
+                if new_id in by_id:
+                    issues.append(IngestIssue(doc.path or doc.doc_id, f"duplicate id {doc.doc_id}; skipped"))
+                    continue
+                issues.append(IngestIssue(doc.path or doc.doc_id, f"id {doc.doc_id} taken; indexed as {new_id}"))
+                doc = doc.model_copy(update={"doc_id": new_id})
+            by_id[doc.doc_id] = doc.content_hash
+            by_hash[doc.content_hash] = doc
+    for issue in issues:
+        log.warning("%s", issue)
+    return list(by_hash.values()), issues

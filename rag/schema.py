@@ -1,0 +1,93 @@
+"""Pydantic models that are the seams between stages.
+
+Every offset is a character offset into ``Document.text`` (the article exactly as read, newlines
+normalised to ``\\n``), so ``document.text[start:end]`` always equals the text shown.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Document(BaseModel):
+    """One article as read from the corpus."""
+
+    model_config = ConfigDict(frozen=True)
+
+    doc_id: str
+    title: str
+    text: str
+    path: str | None = None  # path relative to the corpus folder (None for in-memory documents)
+    aliases: list[str] = Field(default_factory=list)  # other paths/ids holding identical text
+    date: str | None = None  # as written in the article or record, e.g. "August 1, 2003"
+    url: str | None = None
+    place: str | None = None  # dateline place, e.g. "BRUSSELS/WARSAW"
+    source: str | None = None  # publication named in the text, e.g. "China Daily"
+    content_hash: str = ""  # sha256 of ``text``; drives incremental re-indexing
+
+
+class Chunk(BaseModel):
+    """A run of whole sentences of one document, small enough to embed in one pass."""
+
+    model_config = ConfigDict(frozen=True)
+
+    chunk_id: int
+    doc_id: str
+    start: int
+    end: int
+    text: str
+
+
+class Passage(BaseModel):
+    """A retrieved chunk with its scores; ``score`` is the fused rank score (higher is better)."""
+
+    chunk_id: int
+    doc_id: str
+    title: str
+    start: int
+    end: int
+    text: str
+    score: float
+    dense_score: float | None = None  # cosine similarity to the question
+    lexical_score: float | None = None  # BM25 score
+    rank: int = 0  # 0-based rank after fusion
+
+
+class Span(BaseModel):
+    """A candidate answer span found by a reader, in document offsets."""
+
+    doc_id: str
+    chunk_id: int
+    start: int
+    end: int
+    text: str
+    score: float  # calibrated probability-like score in [0, 1]
+    no_answer_score: float = 0.0  # the reader's belief that this passage holds no answer, in [0, 1]
+
+
+class Citation(BaseModel):
+    """A verbatim quote (whole sentence or sentences) supporting an answer."""
+
+    doc_id: str
+    title: str
+    quote: str
+    quote_start: int
+    quote_end: int
+    answer_start: int | None = None  # offsets of the answer inside the document (None: no answer)
+    answer_end: int | None = None
+    score: float = 0.0
+    chunk_id: int | None = None
+
+
+class Answer(BaseModel):
+    """What ``Assistant.ask`` returns; ``text is None`` means the articles do not say."""
+
+    question: str
+    text: str | None
+    score: float = Field(ge=0.0, le=1.0)
+    citations: list[Citation] = Field(default_factory=list)
+    passages: list[Passage] = Field(default_factory=list)  # everything retrieved, best first
+    answerer: Literal["reader", "sentence", "none"] = "none"  # which layer produced the answer
+    notice: str | None = None  # e.g. "question truncated to 2,000 characters"

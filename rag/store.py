@@ -1,0 +1,338 @@
+"""Store: the on-disk index — a FAISS vector index, the documents and chunks, and a manifest.
+
+Layout of an index folder (format version 1; see index/README.md):
+
+- ``manifest.json``: format version, embedding model, dimension, chunking parameters, index type,
+  one entry per document (content hash, path, chunk ids) and the data files of this generation
+  with their sizes and sha256. It is written last: it is the commit point.
+- ``vectors-<gen>.faiss``: FAISS index with 64-bit chunk ids (flat inner product, or IVF with 8-bit
+  scalar quantisation past ``approx_threshold`` vectors).
+- ``documents-<gen>.jsonl``: one ``Document`` per line, text included (offsets refer to it).
+- ``chunks-<gen>.jsonl``: ``[chunk_id, doc_id, start, end]`` per line (text is the document slice).
+
+Every save writes a new generation of data files (write, fsync, rename), then replaces the manifest
+atomically, then deletes the older generation. A crash at any point leaves the previous generation
+answering.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import tempfile
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, Field, ValidationError
+
+from rag.errors import IndexCorrupt, IndexMismatch, IndexMissing
+from rag.schema import Chunk, Document
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+LOCK = ".lock"
+DEFAULT_APPROX_THRESHOLD = 50_000
+
+
+class ChunkingConfig(BaseModel):
+    max_tokens: int = 200
+    overlap: int = 1
+
+
+class FileEntry(BaseModel):
+    name: str
+    size: int
+    sha256: str
+
+
+class DocEntry(BaseModel):
+    content_hash: str
+    path: str | None = None
+    chunk_ids: list[int] = Field(default_factory=list)
+
+
+class Manifest(BaseModel):
+    format_version: int = FORMAT_VERSION
+    embedding_model: str
+    dim: int
+    chunking: ChunkingConfig = Field(default_factory=ChunkingConfig)
+    index_type: Literal["flat", "ivf"] = "flat"
+    approx_threshold: int = DEFAULT_APPROX_THRESHOLD
+    nprobe: int = 32
+    generation: int = 0
+    next_chunk_id: int = 0
+    corpus: str | None = None
+    created_at: str = ""
+    updated_at: str = ""
+    documents: dict[str, DocEntry] = Field(default_factory=dict)
+    files: dict[str, FileEntry] = Field(default_factory=dict)
+
+
+def rebuild_hint(index_dir: Path) -> str:
+    return f"rebuild it with: rag index CORPUS --index {index_dir} --rebuild"
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see the old file or the new one, never a mix."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; an index is ordinary data
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def new_vector_index(dim: int, kind: Literal["flat", "ivf"], train: np.ndarray | None = None) -> Any:
+    """An empty FAISS index with 64-bit ids: exact inner product, or IVF-SQ8 trained on ``train``."""
+    import faiss
+
+    if kind == "flat":
+        return faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+    assert train is not None and len(train) > 0
+    nlist = int(min(65536, max(16, 4 * math.sqrt(len(train)))))
+    nlist = min(nlist, max(1, len(train) // 39))  # faiss wants ~39 training points per list
+    index = faiss.index_factory(dim, f"IVF{nlist},SQ8", faiss.METRIC_INNER_PRODUCT)
+    sample = train
+    if len(train) > 256 * nlist:
+        rng = np.random.default_rng(0)
+        sample = train[rng.choice(len(train), 256 * nlist, replace=False)]
+    index.train(np.ascontiguousarray(sample, dtype=np.float32))
+    return index
+
+
+class IndexStore:
+    """An index folder in memory: manifest, documents, chunks and vectors; not thread-safe for writes."""
+
+    def __init__(self, path: Path, manifest: Manifest, documents: dict[str, Document], chunks: dict[int, Chunk], vectors: Any) -> None:
+        self.path = path
+        self.manifest = manifest
+        self.documents = documents
+        self.chunks = chunks
+        self.vectors = vectors
+
+    # ---- creation and loading -------------------------------------------------------------
+    @classmethod
+    def create(cls, path: str | Path, embedding_model: str, dim: int, chunking: ChunkingConfig,
+               approx_threshold: int = DEFAULT_APPROX_THRESHOLD) -> IndexStore:
+        """A new, empty, unsaved index."""
+        manifest = Manifest(embedding_model=embedding_model, dim=dim, chunking=chunking,
+                            approx_threshold=approx_threshold, created_at=_now())
+        return cls(Path(path), manifest, {}, {}, new_vector_index(dim, "flat"))
+
+    @staticmethod
+    def exists(path: str | Path) -> bool:
+        return (Path(path) / MANIFEST).is_file()
+
+    @classmethod
+    def read_manifest(cls, path: str | Path) -> Manifest:
+        path = Path(path)
+        mpath = path / MANIFEST
+        if not mpath.is_file():
+            raise IndexMissing(f"no index at {path} (no {MANIFEST}); create it with: rag index CORPUS --index {path}")
+        try:
+            raw = json.loads(mpath.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise IndexCorrupt(f"{mpath} is unreadable ({e}); {rebuild_hint(path)}") from None
+        version = raw.get("format_version") if isinstance(raw, dict) else None
+        if version != FORMAT_VERSION:
+            raise IndexMismatch(
+                f"index at {path} has format version {version}, this program reads {FORMAT_VERSION}; "
+                + rebuild_hint(path)
+            )
+        try:
+            return Manifest.model_validate(raw)
+        except ValidationError as e:
+            raise IndexCorrupt(f"{mpath} is malformed ({e.error_count()} errors); {rebuild_hint(path)}") from None
+
+    @classmethod
+    def open(cls, path: str | Path, verify_hashes: bool = False) -> IndexStore:
+        """Load an index, checking that every file the manifest names is present and whole."""
+        import faiss
+
+        path = Path(path)
+        manifest = cls.read_manifest(path)
+        for role in ("vectors", "documents", "chunks"):
+            entry = manifest.files.get(role)
+            if entry is None:
+                raise IndexCorrupt(f"{path / MANIFEST} names no {role} file; {rebuild_hint(path)}")
+            fpath = path / entry.name
+            if not fpath.is_file():
+                raise IndexCorrupt(f"index file missing: {fpath}; {rebuild_hint(path)}")
+            size = fpath.stat().st_size
+            if size != entry.size:
+                raise IndexCorrupt(
+                    f"index file truncated or changed: {fpath} ({size} bytes, manifest says {entry.size}); "
+                    + rebuild_hint(path)
+                )
+            if (verify_hashes or role != "vectors") and _sha256(fpath) != entry.sha256:
+                raise IndexCorrupt(f"index file corrupted: {fpath} (checksum mismatch); {rebuild_hint(path)}")
+        try:
+            documents: dict[str, Document] = {}
+            with (path / manifest.files["documents"].name).open(encoding="utf-8") as f:
+                for line in f:
+                    doc = Document.model_validate_json(line)
+                    documents[doc.doc_id] = doc
+            chunks: dict[int, Chunk] = {}
+            with (path / manifest.files["chunks"].name).open(encoding="utf-8") as f:
+                for line in f:
+                    cid, doc_id, start, end = json.loads(line)
+                    text = documents[doc_id].text[start:end]
+                    chunks[cid] = Chunk(chunk_id=cid, doc_id=doc_id, start=start, end=end, text=text)
+            vectors = faiss.read_index(str(path / manifest.files["vectors"].name))
+        except (OSError, ValueError, KeyError, RuntimeError) as e:
+            raise IndexCorrupt(f"index at {path} is unreadable ({type(e).__name__}: {e}); {rebuild_hint(path)}") from None
+        if vectors.ntotal != len(chunks) or vectors.d != manifest.dim:
+            raise IndexCorrupt(
+                f"index at {path} is inconsistent ({vectors.ntotal} vectors, {len(chunks)} chunks); {rebuild_hint(path)}"
+            )
+        store = cls(path, manifest, documents, chunks, vectors)
+        store._set_nprobe()
+        return store
+
+    # ---- changes ---------------------------------------------------------------------------
+    def remove_documents(self, doc_ids: Iterable[str]) -> int:
+        """Drop documents, their chunks and vectors; returns how many chunks went."""
+        ids: list[int] = []
+        for doc_id in doc_ids:
+            entry = self.manifest.documents.pop(doc_id, None)
+            self.documents.pop(doc_id, None)
+            if entry:
+                ids.extend(entry.chunk_ids)
+        for cid in ids:
+            self.chunks.pop(cid, None)
+        if ids:
+            self.vectors.remove_ids(np.asarray(ids, dtype=np.int64))
+        return len(ids)
+
+    def add_document(self, doc: Document, chunks: list[Chunk], vectors: np.ndarray) -> list[int]:
+        """Add one document with its chunks and their vectors (rows in chunk order)."""
+        if len(chunks) != len(vectors):
+            raise ValueError("one vector per chunk")
+        if doc.doc_id in self.documents:
+            self.remove_documents([doc.doc_id])
+        first = self.manifest.next_chunk_id
+        ids = list(range(first, first + len(chunks)))
+        self.manifest.next_chunk_id = first + len(chunks)
+        for cid, ch in zip(ids, chunks, strict=True):
+            self.chunks[cid] = ch.model_copy(update={"chunk_id": cid})
+        self.documents[doc.doc_id] = doc
+        self.manifest.documents[doc.doc_id] = DocEntry(content_hash=doc.content_hash, path=doc.path, chunk_ids=ids)
+        if ids:
+            self._add_vectors(np.asarray(vectors, dtype=np.float32), np.asarray(ids, dtype=np.int64))
+        return ids
+
+    def _add_vectors(self, vecs: np.ndarray, ids: np.ndarray) -> None:
+        m = self.manifest
+        if m.index_type == "flat" and self.vectors.ntotal + len(ids) > m.approx_threshold:
+            self._to_approximate(extra=(vecs, ids))
+            return
+        self.vectors.add_with_ids(np.ascontiguousarray(vecs), ids)
+
+    def _to_approximate(self, extra: tuple[np.ndarray, np.ndarray]) -> None:
+        """Move from the exact flat index to IVF-SQ8 once the collection outgrows it."""
+        import faiss
+
+        flat = self.vectors
+        n = flat.ntotal
+        old_vecs = flat.index.reconstruct_n(0, n) if n else np.zeros((0, self.manifest.dim), np.float32)
+        old_ids = faiss.vector_to_array(flat.id_map).astype(np.int64) if n else np.zeros(0, np.int64)
+        all_vecs = np.vstack([old_vecs, extra[0]]).astype(np.float32)
+        all_ids = np.concatenate([old_ids, extra[1]])
+        index = new_vector_index(self.manifest.dim, "ivf", train=all_vecs)
+        index.add_with_ids(all_vecs, all_ids)
+        self.vectors = index
+        self.manifest.index_type = "ivf"
+        self._set_nprobe()
+
+    def _set_nprobe(self) -> None:
+        if self.manifest.index_type == "ivf":
+            self.vectors.nprobe = self.manifest.nprobe
+
+    # ---- queries ---------------------------------------------------------------------------
+    def search(self, query: np.ndarray, k: int, chunk_ids: Iterable[int] | None = None) -> list[tuple[int, float]]:
+        """(chunk_id, inner product) pairs, best first; ``chunk_ids`` restricts the search."""
+        import faiss
+
+        if self.vectors.ntotal == 0 or k <= 0:
+            return []
+        q = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
+        params = None
+        if chunk_ids is not None:
+            allowed = np.fromiter(chunk_ids, dtype=np.int64)
+            if len(allowed) == 0:
+                return []
+            sel = faiss.IDSelectorBatch(allowed)
+            if self.manifest.index_type == "ivf":
+                params = faiss.SearchParametersIVF(sel=sel, nprobe=self.vectors.nlist)  # filtered: search all lists
+            else:
+                params = faiss.SearchParameters(sel=sel)
+            k = min(k, len(allowed))
+        scores, ids = self.vectors.search(q, min(k, self.vectors.ntotal), params=params)
+        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+
+    # ---- persistence -----------------------------------------------------------------------
+    def save(self) -> None:
+        """Write a new generation of files, then commit it by replacing the manifest."""
+        import faiss
+
+        self.path.mkdir(parents=True, exist_ok=True)
+        m = self.manifest
+        gen = m.generation + 1
+        old_files = {e.name for e in m.files.values()}
+        names = {
+            "vectors": f"vectors-{gen:06d}.faiss",
+            "documents": f"documents-{gen:06d}.jsonl",
+            "chunks": f"chunks-{gen:06d}.jsonl",
+        }
+        docs_blob = "".join(d.model_dump_json() + "\n" for d in self.documents.values()).encode("utf-8")
+        chunks_blob = "".join(
+            json.dumps([c.chunk_id, c.doc_id, c.start, c.end]) + "\n" for c in sorted(self.chunks.values(), key=lambda c: c.chunk_id)
+        ).encode("utf-8")
+        atomic_write_bytes(self.path / names["documents"], docs_blob)
+        atomic_write_bytes(self.path / names["chunks"], chunks_blob)
+        vec_blob = faiss.serialize_index(self.vectors).tobytes()
+        atomic_write_bytes(self.path / names["vectors"], vec_blob)
+        files = {}
+        for role, blob in (("documents", docs_blob), ("chunks", chunks_blob), ("vectors", vec_blob)):
+            files[role] = FileEntry(name=names[role], size=len(blob), sha256=hashlib.sha256(blob).hexdigest())
+        new_manifest = m.model_copy(update={"generation": gen, "files": files, "updated_at": _now()})
+        atomic_write_bytes(self.path / MANIFEST, new_manifest.model_dump_json(indent=1).encode("utf-8"))
+        self.manifest = new_manifest
+        for name in old_files - set(names.values()):
+            (self.path / name).unlink(missing_ok=True)
+        for stray in self.path.glob(".*.tmp"):  # left by a writer that was killed
+            stray.unlink(missing_ok=True)
