@@ -144,7 +144,7 @@ def _stemmer() -> Callable[[str], str]:
     import Stemmer
 
     st = Stemmer.Stemmer("english")
-    return st.stemWord  # type: ignore[no-any-return]
+    return st.stemWord
 
 
 def content_stems(text: str) -> set[str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sys
@@ -44,8 +43,9 @@ def index(
     if not corpus.is_dir():
         _fail(f"corpus folder not found: {corpus}")
     try:
-        report = update_index(corpus, index_dir, Embedder(model), ChunkingConfig(max_tokens=max_tokens, overlap=overlap),
-                              rebuild=rebuild, show_progress_bar=sys.stderr.isatty())
+        chunking = ChunkingConfig(max_tokens=max_tokens, overlap=overlap)
+        report = update_index(corpus, index_dir, Embedder(model), chunking, rebuild=rebuild,
+                              show_progress_bar=sys.stderr.isatty())
     except RagError as e:
         _fail(str(e))
     for issue in report.skipped:

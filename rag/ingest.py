@@ -90,9 +90,8 @@ def extract_metadata(text: str) -> dict[str, str]:
             meta["source"] = m.group("source").strip()
         if m.group("date"):
             meta["date"] = m.group("date").strip()
-    sd = None
-    for sd in _SOURCE_DATE.finditer(text):
-        pass  # the credit line, when present, closes the article: keep the last one
+    credits = list(_SOURCE_DATE.finditer(text))
+    sd = credits[-1] if credits else None  # the credit line, when present, closes the article
     if sd is not None:
         meta.setdefault("source", sd.group("source").strip())
         meta["date"] = sd.group("date").strip()

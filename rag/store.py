@@ -137,7 +137,8 @@ def new_vector_index(dim: int, kind: Literal["flat", "ivf"], train: np.ndarray |
 class IndexStore:
     """An index folder in memory: manifest, documents, chunks and vectors; not thread-safe for writes."""
 
-    def __init__(self, path: Path, manifest: Manifest, documents: dict[str, Document], chunks: dict[int, Chunk], vectors: Any) -> None:
+    def __init__(self, path: Path, manifest: Manifest, documents: dict[str, Document], chunks: dict[int, Chunk],
+                 vectors: Any) -> None:
         self.path = path
         self.manifest = manifest
         self.documents = documents
@@ -214,10 +215,13 @@ class IndexStore:
                     chunks[cid] = Chunk(chunk_id=cid, doc_id=doc_id, start=start, end=end, text=text)
             vectors = faiss.read_index(str(path / manifest.files["vectors"].name))
         except (OSError, ValueError, KeyError, RuntimeError) as e:
-            raise IndexCorrupt(f"index at {path} is unreadable ({type(e).__name__}: {e}); {rebuild_hint(path)}") from None
+            raise IndexCorrupt(
+                f"index at {path} is unreadable ({type(e).__name__}: {e}); {rebuild_hint(path)}"
+            ) from None
         if vectors.ntotal != len(chunks) or vectors.d != manifest.dim:
             raise IndexCorrupt(
-                f"index at {path} is inconsistent ({vectors.ntotal} vectors, {len(chunks)} chunks); {rebuild_hint(path)}"
+                f"index at {path} is inconsistent ({vectors.ntotal} vectors, {len(chunks)} chunks); "
+                + rebuild_hint(path)
             )
         store = cls(path, manifest, documents, chunks, vectors)
         store._set_nprobe()
@@ -290,16 +294,16 @@ class IndexStore:
         if self.vectors.ntotal == 0 or k <= 0:
             return []
         q = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
-        params = None
+        params: Any = None
         if chunk_ids is not None:
             allowed = np.fromiter(chunk_ids, dtype=np.int64)
             if len(allowed) == 0:
                 return []
             sel = faiss.IDSelectorBatch(allowed)
-            if self.manifest.index_type == "ivf":
-                params = faiss.SearchParametersIVF(sel=sel, nprobe=self.vectors.nlist)  # filtered: search all lists
+            if self.manifest.index_type == "ivf":  # filtered: search every list, the allowed ids may be anywhere
+                params = faiss.SearchParametersIVF(sel=sel, nprobe=self.vectors.nlist)  # type: ignore[call-arg]
             else:
-                params = faiss.SearchParameters(sel=sel)
+                params = faiss.SearchParameters(sel=sel)  # type: ignore[call-arg]
             k = min(k, len(allowed))
         scores, ids = self.vectors.search(q, min(k, self.vectors.ntotal), params=params)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
@@ -319,9 +323,8 @@ class IndexStore:
             "chunks": f"chunks-{gen:06d}.jsonl",
         }
         docs_blob = "".join(d.model_dump_json() + "\n" for d in self.documents.values()).encode("utf-8")
-        chunks_blob = "".join(
-            json.dumps([c.chunk_id, c.doc_id, c.start, c.end]) + "\n" for c in sorted(self.chunks.values(), key=lambda c: c.chunk_id)
-        ).encode("utf-8")
+        ordered = sorted(self.chunks.values(), key=lambda c: c.chunk_id)
+        chunks_blob = "".join(json.dumps([c.chunk_id, c.doc_id, c.start, c.end]) + "\n" for c in ordered).encode()
         atomic_write_bytes(self.path / names["documents"], docs_blob)
         atomic_write_bytes(self.path / names["chunks"], chunks_blob)
         vec_blob = faiss.serialize_index(self.vectors).tobytes()

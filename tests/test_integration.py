@@ -1,0 +1,115 @@
+"""End to end on the seeds with the real embedding model: index, re-index, ask, abstain, offsets."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+
+from rag import Answer, Assistant
+from rag.errors import EmptyQuestion
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def qa(real_seeds_index: tuple[Path, Path]) -> Assistant:
+    return Assistant.open(real_seeds_index[1], reader="sentence")
+
+
+def check_offsets(qa: Assistant, ans: Answer) -> None:
+    for c in ans.citations:
+        text = qa.document(c.doc_id).text
+        assert text[c.quote_start : c.quote_end] == c.quote
+        if ans.text is not None:
+            assert text[c.answer_start : c.answer_end] == ans.text  # type: ignore[misc]
+    for p in ans.passages:
+        assert qa.document(p.doc_id).text[p.start : p.end] == p.text
+
+
+@pytest.mark.parametrize(
+    ("question", "doc_id", "must_contain"),
+    [
+        ("Who is NATO's supreme allied commander?", "001_537bed74b42447d1", "John Craddock"),
+        ("How big is the rotating force NATO is building on its eastern flank?", "000_dcecbc81de0b1c39", "4,000"),
+        ("How many US soldiers have been killed since Bush declared an end to the war?", "002_656a127584ff5753",
+         "Fifty"),
+        ("Where will the NATO defence ministers meet this week?", "001_537bed74b42447d1", "Budapest"),
+    ],
+)
+def test_answers_with_exact_quotes(qa: Assistant, question: str, doc_id: str, must_contain: str) -> None:
+    ans = qa.ask(question)
+    assert ans.text is not None and ans.answerer == "sentence"
+    assert ans.citations[0].doc_id == doc_id
+    assert must_contain in ans.citations[0].quote
+    assert 0.0 <= ans.score <= 1.0
+    check_offsets(qa, ans)
+    again = Answer.model_validate_json(ans.model_dump_json())
+    assert again == ans
+
+
+def test_abstains_when_articles_do_not_say(qa: Assistant) -> None:
+    ans = qa.ask("What is the boiling point of mercury?")
+    assert ans.text is None and ans.citations == [] and ans.passages
+    check_offsets(qa, ans)
+
+
+def test_retrieve_and_filter(qa: Assistant) -> None:
+    ps = qa.retrieve("Secretary-General George Robertson go-anywhere alliance", k=10)
+    assert ps[0].doc_id == "002_656a127584ff5753"
+    only = qa.retrieve("NATO", k=10, doc_ids=["000_dcecbc81de0b1c39"])
+    assert {p.doc_id for p in only} == {"000_dcecbc81de0b1c39"}
+    ans = qa.ask("Who is NATO's supreme allied commander?", doc_ids=["000_dcecbc81de0b1c39"])
+    assert all(c.doc_id == "000_dcecbc81de0b1c39" for c in ans.citations)
+
+
+def test_bad_questions(qa: Assistant) -> None:
+    with pytest.raises(EmptyQuestion):
+        qa.ask("   \n\t ")
+    long = qa.ask("Who is the commander? " + "x " * 3000)
+    assert long.notice and "truncated" in long.notice
+    odd = qa.ask("Who\x00 is\u200b the\x07 commander\ufeff?")
+    check_offsets(qa, odd)
+
+
+def test_threads_agree_with_sequential(qa: Assistant) -> None:
+    questions = ["Who is NATO's supreme allied commander?", "Where will ministers meet?", "How many troops?"] * 4
+    expected = [qa.ask(q).model_dump_json() for q in questions]
+    results: list[str | None] = [None] * len(questions)
+
+    def work(i: int) -> None:
+        results[i] = qa.ask(questions[i]).model_dump_json()
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(questions))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == expected
+
+
+def test_reindex_add_and_remove(tmp_path: Path, real_seeds_index: tuple[Path, Path]) -> None:
+    corpus = tmp_path / "corpus"
+    shutil.copytree(real_seeds_index[0], corpus)
+    index = tmp_path / "index"
+    shutil.copytree(real_seeds_index[1], index)
+    # The copied index still points at the other corpus folder; building from ours re-points it.
+    (corpus / "lat.json").write_text(json.dumps({
+        "id": "latvia-brigade", "title": "Canada to lead Latvia battlegroup", "date": "2016-07-08",
+        "text": "OTTAWA--Canada will lead the NATO battlegroup in Latvia, Prime Minister Justin Trudeau said on "
+                "Friday, sending 450 soldiers to the Baltic country.",
+    }))
+    (corpus / "001_537bed74b42447d1.txt").unlink()
+    qa = Assistant.build(corpus, index_dir=index, reader="sentence")
+    rep = qa.last_report
+    assert rep is not None and rep.added == ["latvia-brigade"] and rep.removed == ["001_537bed74b42447d1"]
+    assert rep.unchanged == 2 and rep.chunks_embedded == 1
+    ans = qa.ask("How many soldiers will Canada send to Latvia?")
+    assert ans.citations and ans.citations[0].doc_id == "latvia-brigade" and "450" in (ans.text or "")
+    assert "001_537bed74b42447d1" not in {d.doc_id for d in qa.documents()}
+    qa.delete("latvia-brigade")
+    assert not (corpus / "lat.json").exists()
+    assert "latvia-brigade" not in {d.doc_id for d in Assistant.open(index, reader="sentence").documents()}

@@ -1,0 +1,41 @@
+"""Retriever: fusion, filters, and passage offsets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rag.errors import UnknownDocument
+from rag.indexer import update_index
+from rag.retriever import Retriever
+from rag.store import ChunkingConfig, IndexStore
+
+from .conftest import FakeEmbedder
+
+
+@pytest.fixture
+def retriever(seeds_copy: Path, tmp_path: Path, fake_embedder: FakeEmbedder) -> Retriever:
+    update_index(seeds_copy, tmp_path / "i", fake_embedder, ChunkingConfig(max_tokens=60, overlap=1))
+    return Retriever(IndexStore.open(tmp_path / "i"), fake_embedder)  # type: ignore[arg-type]
+
+
+def test_ranks_and_offsets(retriever: Retriever) -> None:
+    ps = retriever.retrieve("Who started talks with Jaap de Hoop Scheffer?", k=5)
+    assert ps[0].doc_id == "001_537bed74b42447d1"
+    assert [p.rank for p in ps] == list(range(len(ps)))
+    assert all(a.score >= b.score for a, b in zip(ps, ps[1:], strict=False))
+    for p in ps:
+        assert retriever.store.documents[p.doc_id].text[p.start : p.end] == p.text
+        assert p.dense_score is not None
+
+
+def test_filter_by_doc_ids(retriever: Retriever) -> None:
+    ps = retriever.retrieve("NATO", k=10, doc_ids=["002_656a127584ff5753"])
+    assert ps and {p.doc_id for p in ps} == {"002_656a127584ff5753"}
+    with pytest.raises(UnknownDocument):
+        retriever.retrieve("NATO", doc_ids=["nope"])
+
+
+def test_unknown_words_still_return_dense_results(retriever: Retriever) -> None:
+    assert retriever.retrieve("zzzqqq xxyyzz", k=3) is not None

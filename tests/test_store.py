@@ -1,0 +1,142 @@
+"""Store and indexer: incremental updates, atomic saves, corruption and mismatch detection."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rag.errors import EmptyCorpus, IndexCorrupt, IndexMismatch, IndexMissing
+from rag.indexer import update_index
+from rag.store import MANIFEST, ChunkingConfig, IndexStore
+
+from .conftest import FakeEmbedder
+
+
+def build(corpus: Path, index: Path, emb: FakeEmbedder, **kw: object):  # type: ignore[no-untyped-def]
+    return update_index(corpus, index, emb, ChunkingConfig(max_tokens=60, overlap=1), **kw)  # type: ignore[arg-type]
+
+
+def test_incremental_add_change_remove(seeds_copy: Path, tmp_path: Path, fake_embedder: FakeEmbedder) -> None:
+    index = tmp_path / "index"
+    r1 = build(seeds_copy, index, fake_embedder)
+    assert len(r1.added) == 3 and r1.chunks_embedded == r1.chunks
+    r2 = build(seeds_copy, index, fake_embedder)
+    assert not r2.changed and r2.unchanged == 3 and r2.chunks_embedded == 0
+
+    (seeds_copy / "new.txt").write_text("Canada agreed to lead the fourth battalion in Latvia.")
+    (seeds_copy / "001_537bed74b42447d1.txt").unlink()
+    p = seeds_copy / "000_dcecbc81de0b1c39.txt"
+    p.write_text(p.read_text() + "\nAn extra closing sentence.")
+    r3 = build(seeds_copy, index, fake_embedder)
+    assert r3.added == ["new"] and r3.removed == ["001_537bed74b42447d1"] and r3.updated == ["000_dcecbc81de0b1c39"]
+    assert r3.unchanged == 1
+    store = IndexStore.open(index)
+    assert set(store.documents) == {"000_dcecbc81de0b1c39", "002_656a127584ff5753", "new"}
+    assert store.vectors.ntotal == len(store.chunks) == sum(len(e.chunk_ids) for e in store.manifest.documents.values())
+    for c in store.chunks.values():
+        assert store.documents[c.doc_id].text[c.start : c.end] == c.text
+    # Only the current generation's files remain.
+    names = {p.name for p in index.iterdir()}
+    assert names == {MANIFEST, ".lock"} | {e.name for e in store.manifest.files.values()}
+
+
+def test_search_and_filter(seeds_copy: Path, tmp_path: Path, fake_embedder: FakeEmbedder) -> None:
+    build(seeds_copy, tmp_path / "i", fake_embedder)
+    store = IndexStore.open(tmp_path / "i")
+    q = fake_embedder.encode_query("Craddock contingency plans")
+    hits = store.search(q, 3)
+    assert store.chunks[hits[0][0]].doc_id == "001_537bed74b42447d1"
+    only = store.manifest.documents["002_656a127584ff5753"].chunk_ids
+    assert {cid for cid, _ in store.search(q, 5, only)} <= set(only)
+
+
+def test_switches_to_ivf_past_threshold(tmp_path: Path, fake_embedder: FakeEmbedder) -> None:
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    for i in range(60):
+        (corpus / f"d{i}.txt").write_text(f"Story {i} about topic{i % 7} and place{i % 5}. " * 3)
+    build(corpus, tmp_path / "i", fake_embedder, approx_threshold=40)
+    store = IndexStore.open(tmp_path / "i")
+    assert store.manifest.index_type == "ivf" and store.vectors.ntotal == len(store.chunks)
+    q = fake_embedder.encode_query("Story 3 about topic3")
+    assert store.search(q, 5)
+    (corpus / "d0.txt").unlink()
+    build(corpus, tmp_path / "i", fake_embedder)  # IVF supports removal
+    assert IndexStore.open(tmp_path / "i").vectors.ntotal == len(IndexStore.open(tmp_path / "i").chunks)
+
+
+def test_missing_truncated_and_mismatched(seeds_copy: Path, tmp_path: Path, fake_embedder: FakeEmbedder) -> None:
+    index = tmp_path / "i"
+    with pytest.raises(IndexMissing, match="rag index"):
+        IndexStore.open(index)
+    build(seeds_copy, index, fake_embedder)
+    manifest = json.loads((index / MANIFEST).read_text())
+
+    vec = index / manifest["files"]["vectors"]["name"]
+    data = vec.read_bytes()
+    vec.write_bytes(data[: len(data) // 2])
+    with pytest.raises(IndexCorrupt, match=vec.name + r".*--rebuild"):
+        IndexStore.open(index)
+    vec.write_bytes(data)
+    docs = index / manifest["files"]["documents"]["name"]
+    docs.unlink()
+    with pytest.raises(IndexCorrupt, match="missing.*" + docs.name):
+        IndexStore.open(index)
+
+    build(seeds_copy, index, fake_embedder, rebuild=True)
+    manifest = json.loads((index / MANIFEST).read_text())
+    manifest["format_version"] = 99
+    (index / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(IndexMismatch, match="format version 99.*--rebuild"):
+        IndexStore.open(index)
+
+
+def test_other_model_refused(seeds_copy: Path, tmp_path: Path, fake_embedder: FakeEmbedder) -> None:
+    build(seeds_copy, tmp_path / "i", fake_embedder)
+    other = FakeEmbedder()
+    other.name = "another/model"
+    with pytest.raises(IndexMismatch, match="another/model.*--rebuild"):
+        build(seeds_copy, tmp_path / "i", other)
+
+
+def test_crash_before_manifest_keeps_previous(seeds_copy: Path, tmp_path: Path, fake_embedder: FakeEmbedder,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    index = tmp_path / "i"
+    build(seeds_copy, index, fake_embedder)
+    before = IndexStore.open(index)
+    (seeds_copy / "new.txt").write_text("A new article about Canada.")
+
+    import rag.store as store_mod
+
+    real = store_mod.atomic_write_bytes
+
+    def crash_on_manifest(path: Path, data: bytes) -> None:
+        if path.name == MANIFEST:
+            raise KeyboardInterrupt("killed")
+        real(path, data)
+
+    monkeypatch.setattr(store_mod, "atomic_write_bytes", crash_on_manifest)
+    with pytest.raises(KeyboardInterrupt):
+        build(seeds_copy, index, fake_embedder)
+    monkeypatch.setattr(store_mod, "atomic_write_bytes", real)
+    after = IndexStore.open(index)
+    assert set(after.documents) == set(before.documents)
+    assert build(seeds_copy, index, fake_embedder).added == ["new"]
+
+
+def test_empty_corpus(tmp_path: Path, fake_embedder: FakeEmbedder) -> None:
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "empty.txt").write_text("")
+    with pytest.raises(EmptyCorpus, match="empty.txt"):
+        build(tmp_path / "c", tmp_path / "i", fake_embedder)
+
+
+def test_vectors_match_chunks(seeds_copy: Path, tmp_path: Path, fake_embedder: FakeEmbedder) -> None:
+    build(seeds_copy, tmp_path / "i", fake_embedder)
+    store = IndexStore.open(tmp_path / "i")
+    cid = next(iter(store.chunks))
+    v = store.vectors.reconstruct(cid)
+    assert np.allclose(v, fake_embedder.encode([store.chunks[cid].text])[0], atol=1e-6)
