@@ -15,6 +15,8 @@ Both abstain (``text=None``) below a threshold.
 from __future__ import annotations
 
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -25,7 +27,7 @@ from rag.chunking import split_sentences
 from rag.embedding import Embedder
 from rag.schema import Answer, Citation, Document, Passage, Span
 
-SENTENCE_THRESHOLD = 0.42  # tuned on eval/seeds.jsonl; see docs/tuning.md
+SENTENCE_THRESHOLD = 0.40  # tuned on eval/seeds.jsonl with eval/tune_threshold.py; see README
 
 
 def sentence_bounds(doc: Document, start: int, end: int) -> tuple[int, int]:
@@ -177,16 +179,45 @@ class _Candidate:
     doc_id: str
     start: int
     end: int
+    window_start: int  # the sentence with its neighbours, for context
+    window_end: int
     chunk_id: int
-    prior: float
+    passage_similarity: float
+
+
+# Feature weights, chosen by a coarse grid search on eval/seeds.jsonl (see docs/tuning.md).
+WEIGHTS = {"sentence": 0.6, "window": 0.3, "overlap": 0.3, "typed": 0.1, "passage": 0.2}
 
 
 class SentenceAnswerer:
     """Quote the best sentence among the retrieved passages; narrow it when the question is typed."""
 
-    def __init__(self, embedder: Embedder, threshold: float = SENTENCE_THRESHOLD) -> None:
+    def __init__(self, embedder: Embedder, threshold: float = SENTENCE_THRESHOLD, cache_size: int = 50_000) -> None:
         self.embedder = embedder
         self.threshold = threshold
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()  # text -> vector, least recently used first
+        self._cache_size = cache_size
+        self._lock = threading.Lock()
+
+    def _vectors(self, texts: list[str]) -> np.ndarray:
+        """Vectors for ``texts``, encoding only those not seen recently."""
+        with self._lock:
+            missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
+        fresh = self.embedder.encode(missing) if missing else None
+        with self._lock:
+            for t, v in zip(missing, fresh if fresh is not None else [], strict=True):
+                self._cache[t] = v
+            out = []
+            for t in texts:
+                v = self._cache.get(t)
+                if v is None:  # evicted by a concurrent caller in between: encode again
+                    v = self.embedder.encode([t])[0]
+                self._cache[t] = v
+                self._cache.move_to_end(t)
+                out.append(v)
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        return np.vstack(out)
 
     def score_sentences(self, question: str, passages: list[Passage], documents: Mapping[str, Document],
                         qvec: np.ndarray | None = None) -> list[tuple[float, _Candidate]]:
@@ -195,24 +226,29 @@ class SentenceAnswerer:
         cands: list[_Candidate] = []
         for p in passages:
             doc = documents[p.doc_id]
-            for s, e in split_sentences(doc.text):
+            spans = split_sentences(doc.text)
+            for i, (s, e) in enumerate(spans):
                 if s >= p.start and e <= p.end and (p.doc_id, s) not in seen:
                     seen.add((p.doc_id, s))
-                    cands.append(_Candidate(p.doc_id, s, e, p.chunk_id, 1.0 / (1 + p.rank)))
+                    lo, hi = spans[max(0, i - 1)][0], spans[min(len(spans) - 1, i + 1)][1]
+                    cands.append(_Candidate(p.doc_id, s, e, lo, hi, p.chunk_id, p.dense_score or 0.0))
         if not cands:
             return []
         texts = [documents[c.doc_id].text[c.start : c.end] for c in cands]
-        vecs = self.embedder.encode(texts)
+        windows = [documents[c.doc_id].text[c.window_start : c.window_end] for c in cands]
+        vecs = self._vectors(texts + windows)
         q = self.embedder.encode_query(question) if qvec is None else qvec
-        cos = vecs @ q
+        sims = vecs @ q
         q_stems = content_stems(question)
         qtype = question_type(question)
+        w = WEIGHTS
         scored = []
-        for c, text, sim in zip(cands, texts, cos, strict=True):
+        for i, (c, text) in enumerate(zip(cands, texts, strict=True)):
             overlap = len(q_stems & content_stems(text)) / max(1, len(q_stems))
             typed = 1.0 if qtype and narrow(text, qtype, question) else 0.0
-            score = 0.6 * float(sim) + 0.3 * overlap + 0.05 * typed + 0.05 * c.prior
-            scored.append((score, c))
+            raw = (w["sentence"] * float(sims[i]) + w["window"] * float(sims[len(cands) + i])
+                   + w["overlap"] * overlap + w["typed"] * typed + w["passage"] * c.passage_similarity)
+            scored.append((raw / sum(w.values()), c))
         scored.sort(key=lambda sc: -sc[0])
         return scored
 
