@@ -1,0 +1,221 @@
+"""The web chat in a real browser: Debian's chromium driven by Playwright, against an in-process app.
+
+Skipped when /usr/bin/chromium is absent (``.ci/run`` installs it).  Set RAG_UPDATE_SCREENSHOT=1 to
+refresh docs/screenshot-chat.png from the answered chat.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+import pytest
+
+from tests.ui_server import Server
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Dialog, Page, Request
+
+CHROMIUM = Path("/usr/bin/chromium")
+ROOT = Path(__file__).resolve().parents[1]
+SCREENSHOT = ROOT / "docs" / "screenshot-chat.png"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--no-first-run", "--disable-quic", "--disable-sync", "--disable-dev-shm-usage"]
+TIMEOUT = 90_000  # ms: answers take a few seconds on a loaded 2-core machine
+EVIL = "<img src=x onerror=alert(1)><script>window.pwned=1</script>"
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium is not installed (apt-get install chromium)"),
+]
+
+
+@pytest.fixture(scope="module")
+def server() -> Server:
+    from tests.ui_server import shared_server
+
+    return shared_server()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        yield b
+        b.close()
+
+
+class Watch:
+    """What a page did that it must not: dialogs, outside requests, page errors."""
+
+    def __init__(self, base_url: str) -> None:
+        self.host = urlsplit(base_url).netloc
+        self.dialogs: list[str] = []
+        self.outside: list[str] = []
+        self.errors: list[str] = []
+
+    def request(self, req: Request) -> None:
+        parts = urlsplit(req.url)
+        if parts.scheme in {"http", "https", "ws", "wss"} and parts.netloc != self.host:
+            self.outside.append(req.url)
+
+    def dialog(self, dialog: Dialog) -> None:
+        self.dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    def check(self, page: Page) -> None:
+        assert page.evaluate("typeof window.pwned") == "undefined"
+        assert self.dialogs == [], self.dialogs
+        assert self.outside == [], f"requests left the machine: {self.outside}"
+        assert self.errors == [], self.errors
+
+
+WATCHES: dict[int, Watch] = {}
+
+
+def check(page: Page) -> None:
+    """No script ran, no dialog opened, nothing was fetched from outside, no page error."""
+    WATCHES[id(page)].check(page)
+
+
+@pytest.fixture
+def page(browser: Browser, server: Server) -> Iterator[Page]:
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+    pg = ctx.new_page()
+    pg.set_default_timeout(TIMEOUT)
+    watch = Watch(server.url)
+    pg.on("request", watch.request)
+    pg.on("dialog", watch.dialog)
+    pg.on("pageerror", lambda e: watch.errors.append(str(e)))
+    WATCHES[id(pg)] = watch
+    pg.goto(server.url)
+    pg.wait_for_selector("#rag-question textarea")
+    yield pg
+    WATCHES.pop(id(pg), None)
+    ctx.close()
+
+
+def ask(page: Page, question: str) -> None:
+    """Type ``question``, send it, and wait for its answer to be rendered."""
+    replies = page.locator("#rag-chat .rag-answer, #rag-chat .rag-abstain")
+    before = replies.count()
+    page.fill("#rag-question textarea", question)
+    page.click("#rag-ask")
+    replies.nth(before).wait_for()
+
+
+def test_ask_about_the_seeds_shows_answer_quote_and_article(page: Page) -> None:
+    chat = page.locator("#rag-chat")
+    assert "Who is NATO's supreme allied commander?" in chat.inner_text()  # examples on first view
+    ask(page, "Who is NATO's supreme allied commander?")
+
+    assert "Craddock" in chat.locator(".rag-short").first.inner_text()
+    assert "confidence" in chat.locator(".rag-conf").first.inner_text()
+    quote = chat.locator(".rag-cite blockquote").first
+    assert "He said Nato's supreme allied commander" in quote.inner_text()
+    assert "Craddock" in quote.locator("mark").inner_text()
+    assert "Nato's military commander wants" in chat.locator(".rag-cite .rag-title").first.inner_text()
+    panel = page.locator("#rag-passages")
+    assert panel.locator(".rag-passage").count() == 5
+    assert "score" in panel.locator(".rag-scores").first.inner_text()
+
+    chat.locator(".rag-cite").first.click()  # the citation opens the whole article, quote highlighted
+    article = page.locator("#rag-article")
+    article.locator(".rag-hl mark").wait_for()
+    assert "Craddock" in article.locator(".rag-hl mark").inner_text()
+    assert article.locator(".rag-hl").inner_text().startswith("He said Nato's supreme allied commander")
+    body = article.locator(".rag-article-text").inner_text()
+    assert body.startswith("Nato's military commander wants") and body.rstrip().endswith("officials said.")
+    page.mouse.move(0, 0)
+    page.screenshot(path=str(Path(os.environ.get("TMPDIR", "/tmp")) / "rag-chat-answered.png"))
+    if os.environ.get("RAG_UPDATE_SCREENSHOT"):
+        SCREENSHOT.parent.mkdir(exist_ok=True)
+        page.screenshot(path=str(SCREENSHOT))
+
+    panel.locator(".rag-passage").nth(1).click()  # a retrieved passage opens its article too
+    page.wait_for_function("document.querySelector('#rag-article .rag-hl mark') === null")
+    assert article.locator(".rag-hl").count() == 1
+    check(page)
+
+
+def test_html_question_shows_escaped_and_abstains(page: Page) -> None:
+    question = f"{EVIL} Who won the 2010 World Cup?"
+    ask(page, question)
+    chat = page.locator("#rag-chat")
+    assert question in chat.locator(".rag-question").first.inner_text()
+    assert chat.locator("img[src='x'], script:not([src])").count() == 0
+    assert EVIL in page.locator("#rag-passages .rag-panel-head").inner_text()
+    assert "The articles do not answer this." in chat.locator(".rag-abstain").inner_text()
+    closest = chat.locator(".rag-passage-card")
+    assert closest.count() == 3
+    closest.nth(1).click()
+    page.locator("#rag-article .rag-hl").wait_for()
+    page.wait_for_timeout(300)  # give any injected handler a chance to run
+    check(page)
+
+
+def test_upload_then_ask_about_it_then_delete(page: Page, server: Server, tmp_path: Path) -> None:
+    src = tmp_path / "zorblat <b>festival.html"
+    src.write_text(
+        "<html><head><title>Zorblat &lt;script&gt;window.pwned=2&lt;/script&gt; festival</title></head><body>"
+        "<p>The Zorblat festival in Quentaria was founded in 1931 by the baker Miriam Oduya.</p>"
+        '<p>Visitors write &lt;img src=x onerror="window.pwned=3"&gt; on the wall, and '
+        "&lt;script&gt;window.pwned=4&lt;/script&gt; too.</p>"
+        "<script>window.pwned = 5</script><p>The mascot is a purple heron called Tibbet.</p></body></html>")
+    page.get_by_role("tab", name="Library").click()
+    library = page.locator("#rag-library")
+    library.locator("table").wait_for()
+    assert library.locator("tbody tr").count() >= 3
+    page.set_input_files("#rag-upload input[type=file]", str(src))
+    status = page.locator("#rag-status")
+    status.get_by_text("articles,").wait_for()  # the final line, not the progress text
+    stored = list((server.corpus / "uploads").glob("*.html"))
+    assert len(stored) == 1 and re.fullmatch(r"zorblat_b?_?festival\.html", stored[0].name), stored
+    assert f"✓ uploads/{stored[0].name}: indexed as" in status.inner_text(), status.inner_text()
+    row = library.locator("tr", has_text="Zorblat")
+    assert "Zorblat <script>window.pwned=2</script> festival" in row.inner_text()
+    row.click()
+    page.locator("#rag-article .rag-article-text").get_by_text("purple heron").wait_for()
+    assert '<img src=x onerror="window.pwned=3">' in page.locator("#rag-article").inner_text()
+    check(page)
+
+    page.get_by_role("tab", name="Chat").click()
+    ask(page, "Who founded the Zorblat festival?")
+    answer = page.locator("#rag-chat .rag-cite").last
+    assert "Miriam Oduya" in answer.locator("mark").inner_text()
+    assert "Zorblat <script>" in answer.locator(".rag-title").inner_text()
+    ask(page, "What do visitors write on the wall?")
+    assert "<img src=x onerror=" in page.locator("#rag-chat .rag-cite blockquote").last.inner_text()
+    assert page.locator("#rag-chat .rag-question").count() == 2  # the chat keeps its history
+    check(page)
+
+    page.get_by_role("tab", name="Library").click()
+    page.locator("#rag-delete-choice input").click()
+    option = page.get_by_role("option", name="Zorblat", exact=False)
+    assert "<script>" in option.inner_text()
+    option.click()
+    page.click("#rag-delete")
+    status.get_by_text("Deleted").wait_for()
+    assert library.locator("tr", has_text="Zorblat").count() == 0
+    assert not stored[0].exists()
+    check(page)
+
+
+def test_rejected_upload_is_not_stored(page: Page, server: Server, tmp_path: Path) -> None:
+    src = tmp_path / "payload.sh"
+    src.write_text("#!/bin/sh\necho pwned\n")
+    page.get_by_role("tab", name="Library").click()
+    page.set_input_files("#rag-upload input[type=file]", str(src))
+    # refused by Gradio's upload route (file_types) or, failing that, by our own check (ui.uploads)
+    page.wait_for_function("document.querySelector('#rag-status').innerText.includes('✗')"
+                           " || document.body.innerText.includes('Invalid file type')")
+    uploads = server.corpus / "uploads"
+    assert not any(p.suffix == ".sh" for p in uploads.rglob("*")) if uploads.exists() else True
+    check(page)

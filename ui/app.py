@@ -1,0 +1,366 @@
+"""The web chat: ``create_app(qa)`` builds the Gradio Blocks, ``serve(...)`` opens or builds the index and runs it.
+
+Everything from articles and questions reaches the page as HTML we build with ``html.escape`` (see
+``ui.render``), inside components that sanitise HTML as well.  The app talks to the library only through
+the public ``rag.Assistant`` API.  ``/ask`` is the one documented API endpoint (see README).
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import gradio as gr  # noqa: E402
+
+from rag import Answer, Assistant, Document  # noqa: E402
+from ui.render import (  # noqa: E402
+    Ref,
+    answer_messages,
+    article_html,
+    esc,
+    library_html,
+    passages_html,
+    question_html,
+)
+from ui.uploads import ALLOWED_SUFFIXES, MAX_UPLOAD_BYTES, UploadRejected, store_upload  # noqa: E402
+
+EXAMPLES = [
+    "Who is NATO's supreme allied commander?",
+    "How many troops would the rotating force in eastern Europe have?",
+    "How many US soldiers have been killed in Iraq?",
+    "Who won the 2010 World Cup?",
+]
+DEFAULT_TOP_K = 5
+MAX_TOP_K = 20
+ASK_CONCURRENCY = 2  # the questions are CPU-bound: one per core
+MAX_QUEUE = 64
+
+# Forward clicks on elements carrying data-doc to the server as a `select` event.
+CLICK_JS = """
+element.addEventListener('click', (e) => {
+  const el = e.target.closest('[data-doc]');
+  if (!el || !element.contains(el)) return;
+  const d = el.dataset;
+  trigger('select', {index: [d.start, d.end, d.astart, d.aend], value: d.doc});
+});
+"""
+# Article panel: also scroll the highlighted quote into view whenever the article changes.
+ARTICLE_JS = """
+watch('value', () => {
+  const box = element.querySelector('.rag-article-text');
+  const hl = element.querySelector('.rag-hl');
+  if (box && hl) box.scrollTop = Math.max(0, hl.offsetTop - box.offsetTop - 60);
+});
+"""
+
+CSS = """
+.rag-question { white-space: pre-wrap; overflow-wrap: anywhere; }
+.rag-answer { font-size: 1.1em; }
+.rag-label { font-size: .75em; text-transform: uppercase; letter-spacing: .05em; opacity: .7; margin-right: .4em; }
+.rag-meta { margin-top: .3em; font-size: .85em; }
+.rag-conf { padding: 1px 8px; border-radius: 10px; font-weight: 600; }
+.rag-conf-high { background: #d1fae5; color: #065f46; }
+.rag-conf-medium { background: #fef3c7; color: #92400e; }
+.rag-conf-low { background: #fee2e2; color: #991b1b; }
+.rag-by, .rag-docid, .rag-hint, .rag-scores, .rag-article-meta { opacity: .7; font-size: .85em; }
+.rag-title { font-weight: 600; }
+.rag-quote { margin: .4em 0; padding-left: .8em; border-left: 3px solid #f59e0b; font-style: italic; }
+.rag-quote mark, .rag-article mark { background: #fde047; color: inherit; padding: 0 2px; border-radius: 2px;
+  font-style: normal; font-weight: 600; }
+.rag-abstain { font-size: 1.05em; }
+.rag-notice { font-size: .85em; color: #92400e; }
+.rag-passage { border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 8px 10px;
+  margin-bottom: 8px; }
+.rag-clickable { cursor: pointer; }
+.rag-clickable:hover { background: var(--background-fill-secondary); }
+.rag-excerpt { font-size: .9em; margin-top: 4px; overflow-wrap: anywhere; }
+.rag-badge { background: #fde047; border-radius: 6px; padding: 0 6px; font-size: .75em; margin-left: 4px; }
+.rag-panel-head { margin-bottom: 8px; font-size: .9em; }
+.rag-empty { opacity: .7; font-style: italic; padding: 8px; }
+.rag-article-text { white-space: pre-wrap; overflow-wrap: anywhere; max-height: 420px; overflow-y: auto;
+  line-height: 1.5; padding-right: 6px; }
+.rag-hl { background: #fef9c3; outline: 1px solid #facc15; }
+.rag-article-title { margin: 0 0 4px 0; }
+table.rag-library { width: 100%; border-collapse: collapse; }
+table.rag-library th, table.rag-library td { text-align: left; padding: 6px 8px; border: none;
+  border-bottom: 1px solid var(--border-color-primary); overflow-wrap: anywhere; }
+table.rag-library td:last-child, table.rag-library th:last-child { white-space: nowrap; width: 1%; }
+.rag-scroll { max-height: 380px; overflow-y: auto; padding-right: 4px; }
+"""
+
+# System fonts only: the default theme would fetch web fonts from an outside host.
+THEME = gr.themes.Soft(
+    primary_hue="amber",
+    font=["ui-sans-serif", "system-ui", "-apple-system", "Segoe UI", "Roboto", "sans-serif"],
+    font_mono=["ui-monospace", "SFMono-Regular", "Menlo", "monospace"],
+)
+
+
+def _lookup(qa: Assistant) -> Any:
+    def get(doc_id: str) -> Document | None:
+        try:
+            return qa.document(doc_id)
+        except KeyError:
+            return None
+
+    return get
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def ref_from_event(evt: gr.SelectData) -> Ref | None:
+    """The ``Ref`` a click in one of our HTML panels sent (``index``: 4 offsets, ``value``: doc id)."""
+    idx = evt.index if isinstance(evt.index, list | tuple) else []
+    if not isinstance(evt.value, str) or len(idx) != 4:
+        return None
+    start, end = _int(idx[0]), _int(idx[1])
+    if start is None or end is None:
+        return None
+    return Ref(evt.value, start, end, _int(idx[2]), _int(idx[3]))
+
+
+def create_app(qa: Assistant, examples: list[str] | None = None, title: str = "News QA") -> gr.Blocks:
+    """The chat, library and article views over ``qa``, plus the ``/ask`` API endpoint."""
+    lookup = _lookup(qa)
+    default_threshold = round(qa.default_threshold, 2)
+    examples = EXAMPLES if examples is None else examples
+
+    def library_outputs() -> tuple[str, Any]:
+        docs = qa.documents()
+        choices = [(f"{d.title[:70]} ({d.doc_id})", d.doc_id) for d in docs]
+        return library_html(docs, qa.chunk_count), gr.update(choices=choices, value=None)
+
+    def respond(question: str, history: list[dict[str, Any]], refs: list[Ref | None], top_k: float,
+                threshold: float) -> tuple[Any, ...]:
+        question = (question or "").strip()
+        if not question:
+            gr.Warning("Type a question first.")
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        try:
+            ans: Answer = qa.ask(question, top_k=max(1, min(MAX_TOP_K, int(top_k))), threshold=float(threshold))
+        except ValueError as e:  # EmptyQuestion
+            gr.Warning(str(e))
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        msgs = answer_messages(ans, lookup)
+        history = [*history, {"role": "user", "content": question_html(ans.question)}]
+        history += [{"role": "assistant", "content": html} for html, _ in msgs]
+        refs = [*refs, None, *(ref for _, ref in msgs)]
+        return "", history, refs, passages_html(ans)
+
+    def respond_example(history: list[dict[str, Any]], refs: list[Ref | None], top_k: float, threshold: float,
+                        evt: gr.SelectData) -> tuple[Any, ...]:
+        text = evt.value.get("text", "") if isinstance(evt.value, dict) else str(evt.value or "")
+        return respond(text, history, refs, top_k, threshold)
+
+    def open_ref(ref: Ref | None) -> Any:
+        if ref is None:
+            return gr.skip()
+        doc = lookup(ref.doc_id)
+        if doc is None:
+            gr.Warning("That article is no longer in the index.")
+            return gr.skip()
+        if ref.start == ref.end == 0:
+            return article_html(doc)
+        return article_html(doc, ref)
+
+    def open_from_chat(refs: list[Ref | None], evt: gr.SelectData) -> Any:
+        i = evt.index[0] if isinstance(evt.index, list | tuple) else evt.index
+        i = _int(i)
+        return open_ref(refs[i] if i is not None and 0 <= i < len(refs) else None)
+
+    def open_from_panel(evt: gr.SelectData) -> Any:
+        return open_ref(ref_from_event(evt))
+
+    def clear() -> tuple[Any, ...]:
+        return [], [], passages_html(None), article_html(None)
+
+    def add_files(files: list[str] | None, progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008
+        if not files:
+            return (gr.skip(),) * 4
+        corpus = qa.corpus_dir
+        if corpus is None:
+            raise gr.Error("This index records no corpus folder, so uploads cannot be stored.")
+        lines: list[str] = []
+        stored: list[Path] = []
+        for f in files:
+            name = Path(f).name
+            try:
+                stored.append(store_upload(f, name, corpus))
+            except (UploadRejected, OSError) as e:
+                lines.append(f"✗ {e}")
+        if stored:
+            progress(0.0, desc="indexing")
+            report = qa.update(progress=lambda frac, msg: progress(frac, desc=msg))
+            indexed = {d.path for d in qa.documents()} | {a for d in qa.documents() for a in d.aliases}
+            for path in stored:
+                rel = path.relative_to(Path(corpus).resolve()).as_posix()
+                if rel in indexed:
+                    docs = [d.doc_id for d in qa.documents() if d.path == rel]
+                    what = f"indexed as {', '.join(docs)}" if docs else "same text as an indexed article"
+                    lines.append(f"✓ {rel}: {what}")
+                else:
+                    why = "; ".join(s.split(": ", 1)[-1] for s in report.skipped if s.startswith(rel)) or "unreadable"
+                    path.unlink(missing_ok=True)
+                    lines.append(f"✗ {rel}: not indexed ({why}); removed")
+            lines.append(f"{report.documents} articles, {report.chunks} chunks ({report.seconds:.1f} s)")
+        status = "".join(f"<div>{esc(line)}</div>" for line in lines)
+        return (status, *library_outputs(), None)
+
+    def delete_doc(doc_id: str | None) -> tuple[Any, ...]:
+        if not doc_id:
+            gr.Warning("Choose an article to delete.")
+            return (gr.skip(),) * 3
+        try:
+            title = qa.document(doc_id).title
+            qa.delete(doc_id)
+        except KeyError:
+            gr.Warning(f"No article {doc_id!r} in the index.")
+            return (gr.skip(), *library_outputs())
+        return (f"<div>Deleted {esc(title)} ({esc(doc_id)}).</div>", *library_outputs())
+
+    def ask_api(question: str, top_k: int = DEFAULT_TOP_K) -> dict[str, Any]:
+        """Answer a question from the indexed articles.
+
+        Returns the Answer as JSON: ``text`` (None when the articles do not answer), ``score``,
+        ``citations`` (doc_id, title, quote and document offsets), ``passages``, ``answerer``.
+        """
+        try:
+            ans = qa.ask(question, top_k=max(1, min(MAX_TOP_K, int(top_k))))
+        except ValueError as e:
+            raise gr.Error(str(e)) from None
+        return ans.model_dump(mode="json")
+
+    private: dict[str, Any] = {"api_visibility": "private"}
+    with gr.Blocks(title=title, analytics_enabled=False) as demo:
+        gr.HTML(f"<h1 style='margin:0'>{esc(title)}</h1><div class='rag-hint'>Ask about the indexed news articles: "
+                "every answer is a verbatim quote from one of them, or an honest “the articles do not answer "
+                "this”.</div>")
+        refs = gr.State([])
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=3):
+                with gr.Tabs():
+                    with gr.Tab("Chat", id="chat"):
+                        chatbot = gr.Chatbot(
+                            elem_id="rag-chat", height=520, render_markdown=False, sanitize_html=True,
+                            latex_delimiters=[], feedback_options=None, buttons=["copy"],
+                            examples=[{"text": q} for q in examples],
+                            placeholder="<strong>Ask a question about the articles</strong>, or pick an example.",
+                            label="Chat",
+                        )
+                        with gr.Row():
+                            question = gr.Textbox(placeholder="Ask a question about the articles…",
+                                                  show_label=False, scale=5, max_lines=4, elem_id="rag-question",
+                                                  max_length=4000)
+                            ask_btn = gr.Button("Ask", variant="primary", scale=1, elem_id="rag-ask")
+                    with gr.Tab("Library", id="library"):
+                        library = gr.HTML(elem_id="rag-library", js_on_load=CLICK_JS)
+                        with gr.Row():
+                            upload = gr.File(label=f"Upload articles ({' '.join(ALLOWED_SUFFIXES)}; "
+                                             f"≤ {MAX_UPLOAD_BYTES // 2**20} MB each)",
+                                             file_count="multiple", file_types=list(ALLOWED_SUFFIXES),
+                                             elem_id="rag-upload", scale=3)
+                            with gr.Column(scale=2):
+                                to_delete = gr.Dropdown(label="Delete an article", choices=[], value=None,
+                                                        elem_id="rag-delete-choice")
+                                delete_btn = gr.Button("Delete", variant="stop", elem_id="rag-delete")
+                        status = gr.HTML(elem_id="rag-status", js_on_load=None)
+                        gr.Markdown("### Settings")
+                        with gr.Row():
+                            top_k = gr.Slider(1, MAX_TOP_K, value=DEFAULT_TOP_K, step=1, label="Passages (top-k)",
+                                              elem_id="rag-topk")
+                            threshold = gr.Slider(0.0, 1.0, value=default_threshold, step=0.01,
+                                                  label="Answer threshold (abstain below)", elem_id="rag-threshold")
+            with gr.Column(scale=2):
+                gr.Markdown("#### Retrieved passages")
+                passages = gr.HTML(passages_html(None), elem_id="rag-passages", js_on_load=CLICK_JS)
+                gr.Markdown("#### Article")
+                article = gr.HTML(article_html(None), elem_id="rag-article", js_on_load=ARTICLE_JS)
+
+        ask_inputs = [question, chatbot, refs, top_k, threshold]
+        ask_outputs = [question, chatbot, refs, passages]
+        ask_opts: dict[str, Any] = {"concurrency_id": "ask", "concurrency_limit": ASK_CONCURRENCY, **private}
+        question.submit(respond, ask_inputs, ask_outputs, **ask_opts)
+        ask_btn.click(respond, ask_inputs, ask_outputs, **ask_opts)
+        chatbot.example_select(respond_example, [chatbot, refs, top_k, threshold], ask_outputs, **ask_opts)
+        chatbot.select(open_from_chat, [refs], [article], **private)
+        passages.select(open_from_panel, None, [article], **private)
+        library.select(open_from_panel, None, [article], **private)
+        chatbot.clear(clear, None, [chatbot, refs, passages, article], **private)
+        lib_opts: dict[str, Any] = {"concurrency_id": "library", "concurrency_limit": 1, **private}
+        upload.upload(add_files, [upload], [status, library, to_delete, upload], **lib_opts)
+        delete_btn.click(delete_doc, [to_delete], [status, library, to_delete], **lib_opts)
+        demo.load(library_outputs, None, [library, to_delete], **private)
+        gr.api(ask_api, api_name="ask", concurrency_id="ask", concurrency_limit=ASK_CONCURRENCY)
+    demo.queue(default_concurrency_limit=ASK_CONCURRENCY, max_size=MAX_QUEUE)
+    return demo
+
+
+def parse_auth(auth: str | None) -> tuple[str, str] | None:
+    """``"user:password"`` as a pair (None when not given); ``ValueError`` when malformed."""
+    if not auth:
+        return None
+    user, sep, password = auth.partition(":")
+    if not sep or not user or not password:
+        raise ValueError("authentication must be given as user:password")
+    return user, password
+
+
+def launch(app: gr.Blocks, host: str = "127.0.0.1", port: int = 7860, auth: tuple[str, str] | None = None,
+           block: bool = True) -> str:
+    """Start ``app`` on ``host:port`` (offline settings, upload limit); return its local URL."""
+    _, url, _ = app.launch(
+        server_name=host, server_port=port, auth=auth, share=False, inbrowser=False, quiet=not block,
+        prevent_thread_lock=not block, max_file_size=MAX_UPLOAD_BYTES, footer_links=["api", "settings"],
+        ssr_mode=False, mcp_server=False, enable_monitoring=False, run_history=False, show_error=True,
+        theme=THEME, css=CSS,
+    )
+    return str(url)
+
+
+def _print_progress(fraction: float, message: str) -> None:
+    print(f"indexing [{fraction:4.0%}] {message}", file=sys.stderr, flush=True)
+
+
+def open_or_build(index_dir: str | Path, corpus: str | Path, reader: str | None = "default") -> Assistant:
+    """Open the index at ``index_dir``, or build it from ``corpus`` first (progress on stderr)."""
+    try:
+        return Assistant.open(index_dir, reader=reader)
+    except FileNotFoundError:
+        pass
+    if not Path(corpus).is_dir():
+        raise SystemExit(f"error: no index at {index_dir} and no corpus folder {corpus} to build one from")
+    print(f"no index at {index_dir}: building it from {corpus}", file=sys.stderr, flush=True)
+    qa = Assistant.build(corpus, index_dir=index_dir, reader=reader, progress=_print_progress)
+    report = qa.last_report
+    if report is not None:
+        for issue in report.skipped:
+            print(f"warning: skipped {issue}", file=sys.stderr)
+        print(f"indexed {report.documents} articles, {report.chunks} chunks in {report.seconds:.1f} s",
+              file=sys.stderr, flush=True)
+    return qa
+
+
+def serve(index_dir: str | Path = "index", corpus: str | Path = "seeds", host: str = "127.0.0.1",
+          port: int = 7860, auth: str | None = None, reader: str | None = "default") -> None:
+    """Open (or first build) the index and serve the chat until interrupted."""
+    try:
+        credentials = parse_auth(auth)
+    except ValueError as e:
+        raise SystemExit(f"error: {e}") from None
+    if host not in {"127.0.0.1", "localhost", "::1"} and credentials is None:
+        print(f"warning: serving on {host} without authentication (use --auth user:password or RAG_AUTH)",
+              file=sys.stderr)
+    qa = open_or_build(index_dir, corpus, reader)
+    app = create_app(qa)
+    launch(app, host=host, port=port, auth=credentials, block=True)

@@ -1,0 +1,199 @@
+"""HTML for the web chat, built by hand: every piece of article or question text goes through ``esc``.
+
+Nothing here trusts its input: titles, quotes, passages, questions and ids are escaped, and highlights
+are made by slicing the document text at the citation offsets and escaping each slice.  The markup we
+add ourselves is limited to a handful of tags with ``class`` and ``data-*`` attributes, so it survives
+Gradio's HTML sanitiser unchanged.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from rag import Answer, Citation, Document, Passage
+
+DocLookup = Callable[[str], Document | None]
+
+EXCERPT_CHARS = 320
+
+
+def esc(text: object) -> str:
+    """``text`` as HTML text: ``< > & " '`` escaped, so it shows literally and never runs."""
+    return html.escape(str(text), quote=True)
+
+
+@dataclass(frozen=True)
+class Ref:
+    """What a click opens: a document and the ranges to highlight in it (document offsets)."""
+
+    doc_id: str
+    start: int
+    end: int
+    answer_start: int | None = None
+    answer_end: int | None = None
+
+    def attrs(self) -> str:
+        """``data-*`` attributes that the click handler sends back to the server."""
+        a = "" if self.answer_start is None else str(self.answer_start)
+        b = "" if self.answer_end is None else str(self.answer_end)
+        return (f'data-doc="{esc(self.doc_id)}" data-start="{self.start}" data-end="{self.end}" '
+                f'data-astart="{a}" data-aend="{b}"')
+
+
+def confidence(score: float) -> tuple[str, str]:
+    """A word and a CSS class for a score in [0, 1]."""
+    if score >= 0.7:
+        return "high", "rag-conf-high"
+    if score >= 0.45:
+        return "medium", "rag-conf-medium"
+    return "low", "rag-conf-low"
+
+
+def _clamp(value: int | None, lo: int, hi: int) -> int | None:
+    return None if value is None else max(lo, min(hi, value))
+
+
+def highlight(text: str, start: int, end: int, mark_start: int | None = None, mark_end: int | None = None,
+              offset: int = 0) -> str:
+    """``text[start:end]`` escaped, with ``[mark_start, mark_end)`` (absolute offsets) inside ``<mark>``.
+
+    ``offset`` is the document offset of ``text[0]`` (0 when ``text`` is the whole document).
+    """
+    lo, hi = start - offset, end - offset
+    lo = max(0, min(len(text), lo))
+    hi = max(lo, min(len(text), hi))
+    ms, me = _clamp(None if mark_start is None else mark_start - offset, lo, hi), _clamp(
+        None if mark_end is None else mark_end - offset, lo, hi)
+    if ms is None or me is None or me <= ms:
+        return esc(text[lo:hi])
+    return f"{esc(text[lo:ms])}<mark>{esc(text[ms:me])}</mark>{esc(text[me:hi])}"
+
+
+def quote_html(citation: Citation, doc: Document | None) -> str:
+    """The citation's quote with the answer in ``<mark>`` (from the document text when we have it)."""
+    if doc is not None and 0 <= citation.quote_start < citation.quote_end <= len(doc.text):
+        return highlight(doc.text, citation.quote_start, citation.quote_end, citation.answer_start,
+                         citation.answer_end)
+    # the document went away (deleted meanwhile): the quote alone, offsets relative to it
+    return highlight(citation.quote, citation.quote_start, citation.quote_end, citation.answer_start,
+                     citation.answer_end, offset=citation.quote_start)
+
+
+def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
+    """``text`` shortened to about ``limit`` characters on a word boundary (not escaped)."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    return text[:limit].rsplit(" ", 1)[0] + " …"
+
+
+def question_html(question: str) -> str:
+    """The user's question as chat HTML."""
+    return f'<div class="rag-question">{esc(question)}</div>'
+
+
+def answer_messages(ans: Answer, lookup: DocLookup, closest: int = 3) -> list[tuple[str, Ref | None]]:
+    """The assistant's chat messages for ``ans``, each with what clicking it opens (or None)."""
+    if ans.notice:
+        notice = f'<div class="rag-notice">Note: {esc(ans.notice)}</div>'
+    else:
+        notice = ""
+    out: list[tuple[str, Ref | None]] = []
+    if ans.text is None:
+        head = ('<div class="rag-abstain"><strong>The articles do not answer this.</strong> '
+                f'<span class="rag-conf rag-conf-low">best score {ans.score:.2f}</span></div>{notice}')
+        if ans.passages:
+            head += '<div class="rag-hint">The closest passages (click one to open its article):</div>'
+        out.append((head, None))
+        for p in ans.passages[:closest]:
+            out.append((_passage_card(p), Ref(p.doc_id, p.start, p.end)))
+        return out
+
+    word, cls = confidence(ans.score)
+    by = "span reader" if ans.answerer == "reader" else "best sentence" if ans.answerer == "sentence" else ""
+    out.append((
+        f'<div class="rag-answer"><span class="rag-label">Answer</span> '
+        f'<strong class="rag-short">{esc(ans.text)}</strong></div>'
+        f'<div class="rag-meta"><span class="rag-conf {cls}">confidence {ans.score:.2f} ({word})</span>'
+        + (f' <span class="rag-by">by the {by}</span>' if by else "")
+        + f"</div>{notice}",
+        None,
+    ))
+    for c in ans.citations:
+        doc = lookup(c.doc_id)
+        ref = Ref(c.doc_id, c.quote_start, c.quote_end, c.answer_start, c.answer_end)
+        out.append((
+            f'<div class="rag-cite"><div class="rag-title">{esc(c.title)} '
+            f'<span class="rag-docid">{esc(c.doc_id)}</span></div>'
+            f'<blockquote class="rag-quote">{quote_html(c, doc)}</blockquote>'
+            '<div class="rag-hint">Click to open the whole article</div></div>',
+            ref,
+        ))
+    return out
+
+
+def _passage_card(p: Passage, cited: bool = False) -> str:
+    scores = f"score {p.score:.3f}"
+    if p.dense_score is not None:
+        scores += f" · cosine {p.dense_score:.2f}"
+    if p.lexical_score is not None:
+        scores += f" · BM25 {p.lexical_score:.1f}"
+    badge = ' <span class="rag-badge">cited</span>' if cited else ""
+    return (f'<div class="rag-passage-card"><div class="rag-title">{esc(p.title)} '
+            f'<span class="rag-docid">{esc(p.doc_id)}</span>{badge}</div>'
+            f'<div class="rag-scores">#{p.rank + 1} · {scores}</div>'
+            f'<div class="rag-excerpt">{esc(excerpt(p.text))}</div></div>')
+
+
+def passages_html(ans: Answer | None) -> str:
+    """The side panel: every retrieved passage with its scores, clickable."""
+    if ans is None:
+        return '<div class="rag-empty">Ask a question: the passages it retrieved show here with their scores.</div>'
+    if not ans.passages:
+        return '<div class="rag-empty">No passage retrieved.</div>'
+    cited = {c.chunk_id for c in ans.citations if c.chunk_id is not None}
+    cited_docs = {c.doc_id for c in ans.citations}
+    rows = []
+    for p in ans.passages:
+        is_cited = p.chunk_id in cited or (not cited and p.doc_id in cited_docs)
+        ref = Ref(p.doc_id, p.start, p.end)
+        rows.append(f'<div class="rag-passage rag-clickable" {ref.attrs()}>{_passage_card(p, is_cited)}</div>')
+    return (f'<div class="rag-panel-head">Retrieved for: <em>{esc(excerpt(ans.question, 120))}</em></div>'
+            f'<div class="rag-scroll">{"".join(rows)}</div>')
+
+
+def article_html(doc: Document | None, ref: Ref | None = None) -> str:
+    """The whole article, the referenced range wrapped in ``.rag-hl`` and the answer in ``<mark>``."""
+    if doc is None:
+        return '<div class="rag-empty">Click a citation, a passage or a library row to read the whole article.</div>'
+    meta = [esc(doc.doc_id)]
+    for value in (doc.date, doc.place, doc.source, doc.url):
+        if value:
+            meta.append(esc(value))
+    text = doc.text
+    if ref is None:
+        body = esc(text)
+    else:
+        s = max(0, min(len(text), ref.start))
+        e = max(s, min(len(text), ref.end))
+        body = (f'{esc(text[:s])}<span class="rag-hl">'
+                f'{highlight(text, s, e, ref.answer_start, ref.answer_end)}</span>{esc(text[e:])}')
+    return (f'<div class="rag-article"><h3 class="rag-article-title">{esc(doc.title)}</h3>'
+            f'<div class="rag-article-meta">{" · ".join(meta)}</div>'
+            f'<div class="rag-article-text">{body}</div></div>')
+
+
+def library_html(docs: Sequence[Document], chunks: Callable[[str], int]) -> str:
+    """The indexed articles as a table (title, id, date, chunks); a row click opens the article."""
+    if not docs:
+        return '<div class="rag-empty">The index holds no article.</div>'
+    rows = "".join(
+        f'<tr class="rag-clickable" {Ref(d.doc_id, 0, 0).attrs()}><td>{esc(d.title)}</td>'
+        f'<td><code>{esc(d.doc_id)}</code></td><td>{esc(d.date or "")}</td><td>{chunks(d.doc_id)}</td></tr>'
+        for d in docs
+    )
+    return ('<table class="rag-library"><thead><tr><th>Title</th><th>Id</th><th>Date</th><th>Chunks</th></tr>'
+            f'</thead><tbody>{rows}</tbody></table>'
+            f'<div class="rag-hint">{len(docs)} articles · click a row to read it</div>')
