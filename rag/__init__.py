@@ -1,8 +1,14 @@
 """Offline extractive question answering over a folder of news articles, with cited quotes."""
 
+from typing import TYPE_CHECKING
+
+from rag.reader import normalize_answer
 from rag.schema import Answer, Chunk, Citation, Document, Passage, Span
 
-__all__ = ["Answer", "Chunk", "Citation", "Document", "Passage", "Span", "Assistant"]
+if TYPE_CHECKING:  # for type checkers only: at run time ``Assistant`` is imported lazily below
+    from rag.assistant import Assistant
+
+__all__ = ["Answer", "Chunk", "Citation", "Document", "Passage", "Span", "Assistant", "normalize_answer"]
 
 
 def __getattr__(name: str) -> object:

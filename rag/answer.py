@@ -58,14 +58,6 @@ def citation_for(doc: Document, start: int, end: int, score: float, chunk_id: in
     )
 
 
-def normalise_answer(text: str) -> str:
-    """SQuAD-style normalisation, used to merge equal answers from overlapping chunks."""
-    text = text.lower()
-    text = re.sub(r"[^\w\s]", " ", text)
-    text = re.sub(r"\b(a|an|the)\b", " ", text)
-    return " ".join(text.split())
-
-
 def answer_from_spans(
     question: str,
     spans: list[Span],
@@ -203,7 +195,7 @@ class SentenceAnswerer:
         """Vectors for ``texts``, encoding only those not seen recently."""
         with self._lock:
             missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
-        fresh = self.embedder.encode(missing) if missing else None
+        fresh = self.embedder.encode_queries(missing) if missing else None  # ONNX when the index has it
         with self._lock:
             for t, v in zip(missing, fresh if fresh is not None else [], strict=True):
                 self._cache[t] = v
@@ -211,7 +203,7 @@ class SentenceAnswerer:
             for t in texts:
                 v = self._cache.get(t)
                 if v is None:  # evicted by a concurrent caller in between: encode again
-                    v = self.embedder.encode([t])[0]
+                    v = self.embedder.encode_queries([t])[0]
                 self._cache[t] = v
                 self._cache.move_to_end(t)
                 out.append(v)

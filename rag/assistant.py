@@ -74,6 +74,9 @@ class Assistant:
     def __init__(self, index_dir: str | Path, embedder: Embedder, reader: str | None = DEFAULT_READER) -> None:
         self.index_dir = Path(index_dir)
         self.embedder = embedder
+        attach = getattr(embedder, "use_query_encoder", None)  # ONNX questions: no torch on the ask path
+        if attach is not None and attach(self.index_dir) and embedder.query_encoder is not None:
+            embedder.query_encoder.preload()  # its session loads while the index opens
         self._reader_spec = reader
         self._reader: Any = None
         self._reader_loaded = False
@@ -134,6 +137,12 @@ class Assistant:
                     self._reader = load_reader(self._reader_spec)
                     self._reader_loaded = True
         return self._reader
+
+    @property
+    def default_threshold(self) -> float:
+        """The answer threshold ``ask`` uses when given none (the reader's, else the sentence fallback's)."""
+        reader = self.reader
+        return float(reader.threshold if reader is not None else self.sentence_answerer.threshold)
 
     # ---- library ---------------------------------------------------------------------------
     @property

@@ -6,7 +6,7 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 
@@ -21,7 +21,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 IndexOpt = Annotated[Path, typer.Option("--index", help="Index folder.")]
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(1)
 
@@ -104,6 +104,42 @@ def serve(
         serve_app(index_dir=index_dir, corpus=corpus, host=host, port=port, auth=auth or os.environ.get("RAG_AUTH"))
     except RagError as e:
         _fail(str(e))
+
+
+@app.command("eval")
+def eval_cmd(
+    dataset: Annotated[Path | None, typer.Argument(help="Our JSONL question set or a SQuAD JSON file.")] = None,
+    corpus: Annotated[Path | None, typer.Option(help="Corpus folder (JSONL sets; default seeds/).")] = None,
+    index_dir: Annotated[Path | None, typer.Option("--index", help="Index folder (default: a cache folder).")] = None,
+    limit: Annotated[int | None, typer.Option(help="Sample this many questions.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed for --limit sampling.")] = 0,
+    mode: Annotated[str, typer.Option(help="'open' (whole corpus) or 'gold' (gold document only).")] = "open",
+    out: Annotated[Path | None, typer.Option(help="REPORT.json path (default eval/reports/...).")] = None,
+    top_k: Annotated[int, typer.Option("--top-k", help="Passages given to the reader.")] = 5,
+    reader: Annotated[str, typer.Option(help="'default', 'sentence', or a QA checkpoint path / hub id.")] = "default",
+    compare: Annotated[tuple[Path, Path] | None, typer.Option(help="OLD.json NEW.json: print the deltas.")] = None,
+) -> None:
+    """Evaluate on a question set (EM/F1, abstention, retrieval, citations, latency) or compare two reports."""
+    from eval.runner import compare as compare_reports
+    from eval.runner import run
+
+    if compare:
+        typer.echo(compare_reports(*compare))
+        return
+    if dataset is None:
+        _fail("give a DATASET to evaluate, or --compare OLD.json NEW.json")
+    if mode not in {"open", "gold"}:
+        _fail("--mode must be 'open' or 'gold'")
+    try:
+        report = run(dataset, corpus=corpus, index_dir=index_dir, limit=limit, seed=seed, mode=mode, out=out,
+                     progress=sys.stderr.isatty(), top_k=top_k, reader=reader)
+    except (RagError, FileNotFoundError, ValueError) as e:
+        _fail(str(e))
+    from eval.report import SUMMARY_KEYS, fmt
+
+    for key, label in SUMMARY_KEYS:
+        typer.echo(f"{label:<24}{fmt(report.get(key), key)}")
+    typer.echo(f"report: {report['meta']['out']}")
 
 
 @app.command("train-reader", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})

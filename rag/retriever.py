@@ -66,7 +66,7 @@ class Retriever:
         self.embedder = embedder
         self.depth = depth
         ids = sorted(store.chunks)
-        self.lexical = LexicalIndex(ids, [store.chunks[i].text for i in ids])
+        self.lexical = LexicalIndex(ids, [store.chunks.text(i) for i in ids])
 
     def _allowed(self, doc_ids: Iterable[str] | None) -> list[int] | None:
         if doc_ids is None:

@@ -41,6 +41,9 @@ class FakeEmbedder:
     def encode_query(self, text: str) -> np.ndarray:
         return self.encode([text])[0]
 
+    def encode_queries(self, texts: list[str]) -> np.ndarray:
+        return self.encode(texts)
+
 
 @pytest.fixture
 def fake_embedder() -> FakeEmbedder:

@@ -1,0 +1,130 @@
+"""Scoring: the official SQuAD normalisation, EM/F1, retrieval ranks, and the report summary.
+
+EM and F1 follow the official SQuAD v2.0 evaluation script: lower-case, strip punctuation and the
+articles a/an/the, collapse white space; token F1; the maximum over the gold answers. A question with
+no gold answer (after normalisation) is scored against the empty string, so abstaining (an empty or
+``None`` prediction) scores 1 on it and any answer scores 0.
+
+Per question, ``em`` is 0 or 1 and ``f1`` is in [0, 1]; every summary figure is a percentage (0-100)
+except ``mrr`` (0-1) and the latencies (milliseconds).
+"""
+
+from __future__ import annotations
+
+import collections
+import math
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from rag import normalize_answer
+
+
+def get_tokens(s: str | None) -> list[str]:
+    """The normalised tokens of ``s`` (none for an empty or missing answer)."""
+    return normalize_answer(s).split() if s else []
+
+
+def exact_match(prediction: str | None, gold: str) -> int:
+    """1 when the normalised prediction equals the normalised gold answer, else 0."""
+    return int(normalize_answer(prediction or "") == normalize_answer(gold))
+
+
+def f1_score(prediction: str | None, gold: str) -> float:
+    """Token-overlap F1 between prediction and one gold answer, in [0, 1]."""
+    gold_toks = get_tokens(gold)
+    pred_toks = get_tokens(prediction)
+    if not gold_toks or not pred_toks:
+        return float(gold_toks == pred_toks)  # both empty (agreed no-answer) is a hit
+    common = collections.Counter(gold_toks) & collections.Counter(pred_toks)
+    num_same = sum(common.values())
+    if num_same == 0:
+        return 0.0
+    precision = num_same / len(pred_toks)
+    recall = num_same / len(gold_toks)
+    return 2 * precision * recall / (precision + recall)
+
+
+def gold_answers(answers: Iterable[str]) -> list[str]:
+    """The gold answers that survive normalisation, or ``[""]`` for a question with no answer."""
+    kept = [a for a in answers if normalize_answer(a)]
+    return kept or [""]
+
+
+def score_prediction(prediction: str | None, answers: Sequence[str]) -> tuple[int, float]:
+    """(EM, F1) of one prediction, maximised over the gold answers; ``None`` means abstain."""
+    golds = gold_answers(answers)
+    return max(exact_match(prediction, g) for g in golds), max(f1_score(prediction, g) for g in golds)
+
+
+def gold_rank(retrieved_doc_ids: Sequence[str], gold_doc_id: str) -> int | None:
+    """1-based rank of the gold document among the retrieved documents (duplicates collapsed)."""
+    for rank, doc_id in enumerate(dedupe(retrieved_doc_ids), start=1):
+        if doc_id == gold_doc_id:
+            return rank
+    return None
+
+
+def dedupe(items: Iterable[str]) -> list[str]:
+    """``items`` in order, each kept at its first occurrence."""
+    return list(dict.fromkeys(items))
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """The ``q``-th percentile (0-100) with linear interpolation, or None for no values."""
+    if not values:
+        return None
+    xs = sorted(values)
+    pos = (len(xs) - 1) * q / 100.0
+    lo, hi = math.floor(pos), math.ceil(pos)
+    return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
+
+
+def _pct(numerator: float, denominator: int) -> float | None:
+    return 100.0 * numerator / denominator if denominator else None
+
+
+def _mean_pct(values: Sequence[float]) -> float | None:
+    return _pct(sum(values), len(values))
+
+
+def summarize(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The summary figures over scored per-question records.
+
+    Each record needs ``em``, ``f1``, ``answerable`` and ``prediction``; optionally ``gold_rank`` (with
+    ``doc_id`` set when retrieval counts), ``citation_ok`` (None when not applicable) and
+    ``latency_ms``. Figures over an empty set are None.
+    """
+    has = [r for r in records if r["answerable"]]
+    no = [r for r in records if not r["answerable"]]
+    abstained = [r for r in records if r["prediction"] is None or r["prediction"] == ""]
+    correct_abstentions = sum(1 for r in abstained if not r["answerable"])
+    ranked = [r for r in records if r.get("doc_id") is not None and "gold_rank" in r]
+    ranks = [r["gold_rank"] for r in ranked]
+    cited = [r["citation_ok"] for r in records if r.get("citation_ok") is not None]
+    latencies = [r["latency_ms"] for r in records if r.get("latency_ms") is not None]
+
+    def recall_at(k: int) -> float | None:
+        return _pct(sum(1 for x in ranks if x is not None and x <= k), len(ranks))
+
+    return {
+        "n": len(records),
+        "n_has_answer": len(has),
+        "n_no_answer": len(no),
+        "exact_match": _mean_pct([r["em"] for r in records]),
+        "f1": _mean_pct([r["f1"] for r in records]),
+        "has_answer_exact_match": _mean_pct([r["em"] for r in has]),
+        "has_answer_f1": _mean_pct([r["f1"] for r in has]),
+        "no_answer_accuracy": _pct(sum(1 for r in no if r["em"]), len(no)),
+        "abstention_rate": _pct(len(abstained), len(records)),
+        "abstention_precision": _pct(correct_abstentions, len(abstained)),
+        "abstention_recall": _pct(correct_abstentions, len(no)),
+        "n_retrieval": len(ranks),
+        "recall@1": recall_at(1),
+        "recall@5": recall_at(5),
+        "recall@10": recall_at(10),
+        "mrr": sum(1.0 / x for x in ranks if x) / len(ranks) if ranks else None,
+        "n_citation": len(cited),
+        "citation_accuracy": _mean_pct([float(x) for x in cited]),
+        "latency_ms_p50": percentile(latencies, 50),
+        "latency_ms_p95": percentile(latencies, 95),
+    }

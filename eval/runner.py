@@ -1,0 +1,199 @@
+"""Run a question set through the assistant and score it: one REPORT.json (+ Markdown report beside it).
+
+Uses only the public API (``rag.Assistant``). Per question it times ``ask`` (the latency figures),
+and ranks the gold document among ``retrieve(question, k=10)`` over the whole corpus (the retrieval
+figures, whatever the mode). ``mode="gold"`` restricts ``ask`` to the gold document; questions
+without one are asked over the whole corpus.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import os
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any, Protocol
+
+from tqdm import tqdm
+
+from eval.datasets import Dataset, Question, load_dataset, sample, write_corpus
+from eval.metrics import dedupe, gold_rank, score_prediction, summarize
+
+log = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parents[1]
+RETRIEVAL_K = 10
+MODES = ("open", "gold")
+
+
+class AssistantLike(Protocol):
+    """The part of ``rag.Assistant`` the evaluation uses."""
+
+    def ask(self, question: str, top_k: int = 5, doc_ids: list[str] | None = None) -> Any: ...
+
+    def retrieve(self, question: str, k: int = 10, doc_ids: list[str] | None = None) -> list[Any]: ...
+
+
+def cache_root() -> Path:
+    """Where SQuAD corpora and indexes are cached: ``$RAG_EVAL_CACHE`` or ``./.cache/eval``."""
+    return Path(os.environ.get("RAG_EVAL_CACHE") or Path.cwd() / ".cache" / "eval")
+
+
+def default_corpus() -> Path:
+    """``seeds/`` in the working folder, else the repository's."""
+    return Path("seeds") if Path("seeds").is_dir() else ROOT / "seeds"
+
+
+def resolve_paths(ds: Dataset, corpus: Path | None, index_dir: Path | None) -> tuple[Path, Path]:
+    """(corpus folder, index folder) for a dataset; a SQuAD corpus is written out on the way."""
+    if ds.kind == "squad":
+        key = ds.sha256
+        corpus = corpus or cache_root() / key / "corpus"
+        write_corpus(ds.documents, corpus)
+    else:
+        corpus = corpus or default_corpus()
+        key = "corpus-" + hashlib.sha256(str(corpus.resolve()).encode()).hexdigest()[:16]
+    if not corpus.is_dir():
+        raise FileNotFoundError(f"corpus folder not found: {corpus}")
+    return corpus, index_dir or cache_root() / key / "index"
+
+
+def default_out(ds: Dataset, mode: str, limit: int | None, seed: int) -> Path:
+    """``eval/reports/<dataset>-<mode>[-n<limit>-s<seed>].json`` under the working folder."""
+    tag = f"-n{limit}-s{seed}" if limit is not None else ""
+    return Path("eval") / "reports" / f"{ds.name}-{mode}{tag}.json"
+
+
+def evaluate_question(qa: AssistantLike, q: Question, mode: str, top_k: int) -> dict[str, Any]:
+    """Ask one question and score it: the per-question record of the report."""
+    rec: dict[str, Any] = {"id": q.id, "question": q.question, "prediction": None, "answers": list(q.answers),
+                           "em": 0, "f1": 0.0, "retrieved_doc_ids": [], "score": 0.0, "doc_id": q.doc_id,
+                           "answerable": q.answerable, "answerer": None, "latency_ms": None,
+                           "citation_doc_id": None, "citation_quote": None, "citation_ok": None}
+    try:
+        retrieved = dedupe(p.doc_id for p in qa.retrieve(q.question, k=RETRIEVAL_K))
+        restrict = [q.doc_id] if mode == "gold" and q.doc_id is not None else None
+        t0 = time.perf_counter()
+        ans = qa.ask(q.question, top_k=top_k, doc_ids=restrict)
+        rec["latency_ms"] = (time.perf_counter() - t0) * 1000.0
+    except Exception as e:  # one failing question must not sink a long run; it is reported
+        log.exception("question %s failed", q.id)
+        rec["error"] = f"{type(e).__name__}: {e}"
+        rec["em"], rec["f1"] = score_prediction(None, q.answers)
+        return rec
+    prediction = ans.text if ans.text else None
+    em, f1 = score_prediction(prediction, q.answers)
+    top = ans.citations[0] if ans.citations else None
+    rec.update(prediction=prediction, em=em, f1=f1, retrieved_doc_ids=retrieved, score=float(ans.score),
+               answerer=getattr(ans, "answerer", None))
+    if top is not None:
+        rec.update(citation_doc_id=top.doc_id, citation_quote=top.quote)
+    if q.doc_id is not None:
+        rec["gold_rank"] = gold_rank(retrieved, q.doc_id)
+        if q.answerable and prediction is not None:
+            rec["citation_ok"] = top is not None and top.doc_id == q.doc_id and prediction in top.quote
+    return rec
+
+
+def build_assistant(corpus: Path, index_dir: Path, reader: str) -> AssistantLike:
+    """Index ``corpus`` into ``index_dir`` (incrementally) and open it."""
+    import rag
+
+    assistant_cls: Any = rag.Assistant  # resolved lazily by rag.__getattr__
+    qa: AssistantLike = assistant_cls.build(corpus, index_dir=index_dir, reader=reader)
+    return qa
+
+
+def write_json_atomic(data: dict[str, Any], path: Path) -> None:
+    """Write JSON to ``path`` through a temporary file, so a reader never sees half a report."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def run(
+    dataset: Path,
+    corpus: Path | None = None,
+    index_dir: Path | None = None,
+    limit: int | None = None,
+    seed: int = 0,
+    mode: str = "open",
+    out: Path | None = None,
+    progress: bool = True,
+    *,
+    top_k: int = 5,
+    reader: str = "default",
+    assistant: AssistantLike | None = None,
+    write_report: bool = True,
+) -> dict[str, Any]:
+    """Evaluate ``dataset`` and return the report dict (also written to ``out`` and a Markdown beside it).
+
+    ``assistant`` replaces the built one (tests); otherwise the corpus is indexed into ``index_dir``
+    (default: a cache folder keyed by the corpus) and opened with ``reader``.
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
+    ds = load_dataset(dataset)
+    questions = sample(ds.questions, limit, seed)
+    corpus_dir = index_path = None
+    if assistant is None:
+        corpus_dir, index_path = resolve_paths(ds, Path(corpus) if corpus else None,
+                                               Path(index_dir) if index_dir else None)
+        assistant = build_assistant(corpus_dir, index_path, reader)
+    started = time.perf_counter()
+    records: list[dict[str, Any]] = []
+    bar = tqdm(questions, desc=f"eval {ds.name} ({mode})", unit="q", disable=not progress, dynamic_ncols=True)
+    em_sum = f1_sum = 0.0
+    for q in bar:
+        rec = evaluate_question(assistant, q, mode, top_k)
+        records.append(rec)
+        em_sum, f1_sum = em_sum + rec["em"], f1_sum + rec["f1"]
+        bar.set_postfix(EM=f"{100 * em_sum / len(records):.1f}", F1=f"{100 * f1_sum / len(records):.1f}",
+                        refresh=False)
+    bar.close()
+    summary = summarize(records)
+    errors = [r for r in records if "error" in r]
+    out = (Path(out) if out else default_out(ds, mode, limit, seed)) if write_report else None
+    report: dict[str, Any] = {
+        **summary,
+        "meta": {
+            "dataset": str(dataset), "kind": ds.kind, "version": ds.version, "sha256": ds.sha256,
+            "questions_total": len(ds.questions), "limit": limit, "seed": seed, "mode": mode,
+            "top_k": top_k, "retrieval_k": RETRIEVAL_K, "reader": reader,
+            "corpus": str(corpus_dir) if corpus_dir else None,
+            "index": str(index_path) if index_path else None,
+            "out": str(out) if out else None,
+            "answerers": dict(Counter(str(r["answerer"]) for r in records if r["answerer"] is not None)),
+            "n_errors": len(errors), "seconds": round(time.perf_counter() - started, 2),
+            "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        },
+        "predictions": records,
+    }
+    if errors:
+        log.warning("%d of %d questions failed; see 'error' in the predictions", len(errors), len(records))
+    if out is not None:
+        write_json_atomic(report, out)
+        from eval.report import write_markdown
+
+        write_markdown(report, out)
+    return report
+
+
+def load_report(path: Path) -> dict[str, Any]:
+    """A REPORT.json written by ``run``."""
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: not a report")
+    return data
+
+
+def compare(old: Path, new: Path) -> str:
+    """The metric deltas from report ``old`` to report ``new``, as text."""
+    from eval.report import compare_reports
+
+    return compare_reports(load_report(old), load_report(new))

