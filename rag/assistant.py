@@ -20,7 +20,7 @@ from typing import Any
 from rag.answer import SentenceAnswerer, answer_from_spans
 from rag.embedding import Embedder
 from rag.errors import EmptyQuestion, UnknownDocument
-from rag.indexer import IndexReport, Progress, check_compatible, index_lock, update_index
+from rag.indexer import IndexReport, Progress, add_files, check_compatible, index_lock, update_index
 from rag.retriever import Retriever
 from rag.schema import Answer, Document, Passage
 from rag.store import ChunkingConfig, IndexStore
@@ -82,6 +82,7 @@ class Assistant:
         self._reader_loaded = False
         self._reader_lock = threading.Lock()
         self._write_lock = threading.RLock()
+        self._background: list[threading.Thread] = []
         self.sentence_answerer = SentenceAnswerer(embedder)
         self._snap = self._load_snapshot()
 
@@ -121,6 +122,8 @@ class Assistant:
         return cls(index_dir, embedder, reader)
 
     last_report: IndexReport | None = None
+    # Up to this many chunks, BM25 is rebuilt at once after ``add`` / ``delete`` (100,000 chunks: ~9 s).
+    lexical_rebuild_sync_max: int = 20_000
 
     def _load_snapshot(self) -> _Snapshot:
         store = IndexStore.open(self.index_dir)
@@ -175,10 +178,59 @@ class Assistant:
             self._snap = self._load_snapshot()
             return report
 
+    def add(self, paths: list[str | Path], progress: Progress | None = None) -> IndexReport:
+        """Index files just placed in the corpus folder (what a web upload runs), in place of ``update``.
+
+        Only those files are read; the open index is changed in a copy and saved, and BM25 is not
+        rebuilt over the whole collection before returning (see ``Retriever.updated``), so the cost does
+        not grow with the collection's size beyond saving it. Readers see the old snapshot until the
+        new one is swapped in.
+        """
+        with self._write_lock:
+            snap = self._snap
+            report, store = add_files([Path(p) for p in paths], self.index_dir, self.embedder,
+                                      store=snap.store.copy(), progress=progress)
+            added = [c for d in report.added + report.updated for c in store.manifest.documents[d].chunk_ids]
+            self._swap(snap, store, added)
+            return report
+
+    def _swap(self, old: _Snapshot, store: IndexStore, added: list[int]) -> None:
+        """Make ``store`` (a changed copy of ``old.store``, or one re-opened from disk) the current snapshot.
+
+        Small collections get a fresh BM25 index at once; large ones reuse the old one plus a small one
+        for ``added``, and a full one is built in the background and swapped in when ready.
+        """
+        if store.manifest.generation == old.store.manifest.generation:
+            return  # nothing was saved
+        fresh = store.manifest.generation != old.store.manifest.generation + 1  # re-opened: ids may differ
+        if fresh or len(store.chunks) <= self.lexical_rebuild_sync_max:
+            self._snap = _Snapshot(store, Retriever(store, self.embedder))
+            return
+        self._snap = _Snapshot(store, old.retriever.updated(store, added))
+
+        def rebuild() -> None:
+            full = Retriever(store, self.embedder)
+            with self._write_lock:
+                if self._snap.store is store:
+                    self._snap = _Snapshot(store, full)
+
+        thread = threading.Thread(target=rebuild, name="bm25-rebuild", daemon=True)
+        self._background.append(thread)
+        thread.start()
+
+    def wait_for_background(self, timeout: float | None = None) -> bool:
+        """Wait for background BM25 rebuilds (after ``add`` or ``delete`` on a large index); True when done."""
+        for thread in list(self._background):
+            thread.join(timeout)
+        self._background = [t for t in self._background if t.is_alive()]
+        return not self._background
+
     def delete(self, doc_id: str) -> None:
         """Remove a document from the index, and its file from the corpus folder when it holds only it."""
         with self._write_lock, index_lock(self.index_dir):
-            store = IndexStore.open(self.index_dir)
+            snap = self._snap
+            current = IndexStore.read_manifest(self.index_dir).generation == snap.store.manifest.generation
+            store = snap.store.copy() if current else IndexStore.open(self.index_dir)
             if doc_id not in store.documents:
                 raise UnknownDocument(f"no document {doc_id!r} in the index")
             doc = store.documents[doc_id]
@@ -194,7 +246,7 @@ class Assistant:
                         alias_path.unlink()
             store.remove_documents([doc_id])
             store.save()
-            self._snap = _Snapshot(store, Retriever(store, self.embedder))
+            self._swap(snap, store, [])
 
     # ---- questions -------------------------------------------------------------------------
     def retrieve(self, question: str, k: int = 10, doc_ids: list[str] | None = None) -> list[Passage]:

@@ -23,7 +23,14 @@ from pydantic import BaseModel, Field
 from rag.chunking import chunk_document
 from rag.embedding import Embedder
 from rag.errors import EmptyCorpus, IndexMismatch
-from rag.ingest import MAX_FILE_BYTES, IngestIssue, load_corpus
+from rag.ingest import (
+    MAX_FILE_BYTES,
+    RECORD_SUFFIXES,
+    SUPPORTED_SUFFIXES,
+    IngestIssue,
+    load_corpus,
+    read_file,
+)
 from rag.schema import Chunk, Document
 from rag.store import LOCK, ChunkingConfig, IndexStore, rebuild_hint
 
@@ -116,7 +123,7 @@ def update_index(
             store = IndexStore.create(index_dir, embedder.name, embedder.dim, chunking or ChunkingConfig())
             if approx_threshold is not None:
                 store.manifest.approx_threshold = approx_threshold
-        cfg = store.manifest.chunking
+        moved = store.manifest.corpus != str(corpus.resolve())  # the folder was moved or renamed
         store.manifest.corpus = str(corpus.resolve())
 
         report = IndexReport(index_dir=str(index_dir), skipped=[str(i) for i in issues])
@@ -137,25 +144,12 @@ def update_index(
                 report.unchanged += 1
                 if store.documents[doc_id] != doc:  # same text, new metadata (title, path, aliases)
                     store.documents[doc_id] = doc
-                    entry.path = doc.path
+                    store.manifest.documents[doc_id] = entry.model_copy(update={"path": doc.path})
                     metadata_changed = True
 
         store.remove_documents(report.removed + report.updated)
-        say(0.05, f"chunking {len(to_embed)} new or changed documents")
-        per_doc: list[tuple[Document, list[Chunk]]] = [
-            (doc, chunk_document(doc, cfg.max_tokens, cfg.overlap, embedder.count_tokens)) for doc in to_embed
-        ]
-        texts = [c.text for _, chunks in per_doc for c in chunks]
-        say(0.1, f"embedding {len(texts)} chunks")
-        t_embed = time.perf_counter()
-        vectors = embedder.encode(texts, progress=show_progress_bar and len(texts) > 64)
-        report.embed_seconds = time.perf_counter() - t_embed
-        row = 0
-        for doc, chunks in per_doc:
-            store.add_document(doc, chunks, vectors[row : row + len(chunks)])
-            row += len(chunks)
-        report.chunks_embedded = len(texts)
-        if report.changed or metadata_changed or not IndexStore.exists(index_dir):
+        _embed_and_add(store, to_embed, embedder, report, say, show_progress_bar)
+        if report.changed or metadata_changed or moved or not IndexStore.exists(index_dir):
             say(0.95, "saving index")
             store.save()
         export = getattr(embedder, "export_query_encoder", None)  # test fakes have none
@@ -169,3 +163,118 @@ def update_index(
     say(1.0, "index ready")
     log.info("indexed %s: %s", corpus, report.model_dump(exclude={"skipped"}))
     return report
+
+
+def _embed_and_add(store: IndexStore, docs: list[Document], embedder: Embedder, report: IndexReport,
+                   say: Progress, show_progress_bar: bool = False) -> None:
+    """Chunk and embed ``docs`` and add them to ``store`` (not saved)."""
+    cfg = store.manifest.chunking
+    say(0.05, f"chunking {len(docs)} new or changed documents")
+    per_doc: list[tuple[Document, list[Chunk]]] = [
+        (doc, chunk_document(doc, cfg.max_tokens, cfg.overlap, embedder.count_tokens)) for doc in docs
+    ]
+    texts = [c.text for _, chunks in per_doc for c in chunks]
+    say(0.1, f"embedding {len(texts)} chunks")
+    t_embed = time.perf_counter()
+    vectors = embedder.encode(texts, progress=show_progress_bar and len(texts) > 64)
+    report.embed_seconds = time.perf_counter() - t_embed
+    row = 0
+    for doc, chunks in per_doc:
+        store.add_document(doc, chunks, vectors[row : row + len(chunks)])
+        row += len(chunks)
+    report.chunks_embedded = len(texts)
+
+
+def _record_id(doc: Document) -> str:
+    """The id a document gets when its plain id is taken: its path without extension (``path#id`` for a
+    record of a JSON file), as ``load_corpus`` names it."""
+    if not doc.path:
+        return doc.doc_id
+    stem = Path(doc.path).with_suffix("").as_posix()
+    return f"{stem}#{doc.doc_id}" if Path(doc.path).suffix.lower() in RECORD_SUFFIXES else stem
+
+
+def add_files(
+    paths: list[Path],
+    index_dir: str | Path,
+    embedder: Embedder,
+    *,
+    store: IndexStore | None = None,
+    max_file_bytes: int = MAX_FILE_BYTES,
+    progress: Progress | None = None,
+) -> tuple[IndexReport, IndexStore]:
+    """Index files just placed in the index's corpus folder, without re-reading the rest of the folder.
+
+    What a web upload runs: only ``paths`` are read, and ``store`` (a working copy of the open index,
+    see ``IndexStore.copy``) is changed and saved instead of re-opening the index from disk, unless
+    another process saved a newer generation meanwhile. A file whose text is already indexed becomes an
+    alias of that document; a taken id is replaced by the file's path, as ``load_corpus`` does; a file
+    already indexed under the same path is re-indexed when its text changed. Returns the report and the
+    saved store.
+    """
+    t0 = time.perf_counter()
+    index_dir = Path(index_dir)
+    say = progress or (lambda f, msg: None)
+    manifest = IndexStore.read_manifest(index_dir)
+    if not manifest.corpus:
+        raise ValueError(f"the index at {index_dir} records no corpus folder; run rag index CORPUS first")
+    root = Path(manifest.corpus).resolve()
+    report = IndexReport(index_dir=str(index_dir))
+    docs: list[Document] = []
+    for path in paths:
+        path = Path(path).resolve()
+        if not path.is_relative_to(root):
+            raise ValueError(f"{path} is not inside the corpus folder {root}")
+        if path.suffix.lower() not in SUPPORTED_SUFFIXES:
+            report.skipped.append(str(IngestIssue(path.relative_to(root).as_posix(), "unsupported file type")))
+            continue
+        file_docs, issues = read_file(path, root, max_file_bytes)
+        docs.extend(file_docs)
+        report.skipped.extend(str(i) for i in issues)
+
+    with index_lock(index_dir):
+        if store is None or store.manifest.generation != IndexStore.read_manifest(index_dir).generation:
+            store = IndexStore.open(index_dir)  # changed on disk since the copy was taken
+        check_compatible(store, embedder, None)
+        by_hash = {e.content_hash: doc_id for doc_id, e in store.manifest.documents.items()}
+        to_embed: dict[str, Document] = {}
+        metadata_changed = False
+        for doc in docs:
+            same = [store.documents[i] for i in (doc.doc_id, _record_id(doc))
+                    if i in store.documents and store.documents[i].path == doc.path]
+            if same:  # the same file (or record) again, under its plain or its path id
+                if same[0].content_hash == doc.content_hash:
+                    report.unchanged += 1
+                    continue
+                doc = doc.model_copy(update={"doc_id": same[0].doc_id})
+                report.updated.append(doc.doc_id)
+            elif (dup := by_hash.get(doc.content_hash)) is not None:
+                kept = store.documents[dup]
+                alias = doc.path or doc.doc_id
+                if alias != kept.path and alias not in kept.aliases:
+                    store.documents[dup] = kept.model_copy(update={"aliases": [*kept.aliases, alias]})
+                    metadata_changed = True
+                report.skipped.append(str(IngestIssue(alias, f"same text as {dup}; indexed once")))
+                continue
+            else:
+                if doc.doc_id in store.documents or doc.doc_id in to_embed:
+                    new_id = _record_id(doc)
+                    if new_id in store.documents or new_id in to_embed:
+                        report.skipped.append(str(IngestIssue(doc.path or doc.doc_id,
+                                                              f"duplicate id {doc.doc_id}; skipped")))
+                        continue
+                    doc = doc.model_copy(update={"doc_id": new_id})
+                report.added.append(doc.doc_id)
+            by_hash[doc.content_hash] = doc.doc_id
+            to_embed[doc.doc_id] = doc
+        store.remove_documents(report.updated)
+        _embed_and_add(store, list(to_embed.values()), embedder, report, say)
+        if report.changed or metadata_changed:
+            say(0.95, "saving index")
+            store.save()
+        report.documents = len(store.documents)
+        report.chunks = len(store.chunks)
+    report.seconds = time.perf_counter() - t0
+    say(1.0, "index ready")
+    log.info("added %s: %s", [str(p) for p in paths], report.model_dump(exclude={"skipped"}))
+    return report, store

@@ -88,3 +88,4 @@ def test_bench_update_smoke(bench_env: Path, tmp_path: Path) -> None:
     res = _result(tmp_path, "update")
     assert res["index"]["passages"] == 300
     assert res["update_index"]["seconds"] > 0 and res["assistant_update"]["seconds"] > 0
+    assert 0 < res["assistant_add"]["seconds"] <= res["assistant_add"]["until_found_s"]

@@ -201,7 +201,7 @@ def create_app(qa: Assistant, examples: list[str] | None = None, title: str = "N
                 lines.append(f"✗ {e}")
         if stored:
             progress(0.0, desc="indexing")
-            report = qa.update(progress=lambda frac, msg: progress(frac, desc=msg))
+            report = qa.add(stored, progress=lambda frac, msg: progress(frac, desc=msg))
             indexed = {d.path for d in qa.documents()} | {a for d in qa.documents() for a in d.aliases}
             for path in stored:
                 rel = path.relative_to(Path(corpus).resolve()).as_posix()
