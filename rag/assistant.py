@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -178,7 +179,7 @@ class Assistant:
             self._snap = self._load_snapshot()
             return report
 
-    def add(self, paths: list[str | Path], progress: Progress | None = None) -> IndexReport:
+    def add(self, paths: Sequence[str | Path], progress: Progress | None = None) -> IndexReport:
         """Index files just placed in the corpus folder (what a web upload runs), in place of ``update``.
 
         Only those files are read; the open index is changed in a copy and saved, and BM25 is not

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from filelock import FileLock
@@ -195,7 +195,7 @@ def _record_id(doc: Document) -> str:
 
 
 def add_files(
-    paths: list[Path],
+    paths: Sequence[Path],
     index_dir: str | Path,
     embedder: Embedder,
     *,
