@@ -66,9 +66,13 @@ def answer_from_spans(
     documents: Mapping[str, Document],
     threshold: float,
     max_citations: int = 3,
+    answer_ratio: float = 0.5,
 ) -> Answer:
-    """The reader's best span as the answer, or an abstention when it is not confident enough."""
-    if not spans or spans[0].score < threshold or no_answer_score > spans[0].score:
+    """The reader's best span as the answer, or an abstention when it is not confident enough: the best
+    span scores below ``threshold``, or the no-answer score wins (``best / (best + no_answer)`` below
+    ``answer_ratio``; 0.5 is the plain comparison)."""
+    total = spans[0].score + no_answer_score if spans else 0.0
+    if not spans or spans[0].score < threshold or total <= 0 or spans[0].score / total < answer_ratio:
         return Answer(question=question, text=None, score=float(np.clip(1.0 - no_answer_score, 0, 1)) if spans else 0.0,
                       citations=[], passages=passages, answerer="reader")
     best = spans[0]

@@ -266,7 +266,8 @@ class Assistant:
         if reader is not None:
             spans, no_answer = reader.read(q, passages)
             thr = reader.threshold if threshold is None else threshold
-            ans = answer_from_spans(q, spans, no_answer, passages, snap.store.documents, thr)
+            ans = answer_from_spans(q, spans, no_answer, passages, snap.store.documents, thr,
+                                    answer_ratio=reader.answer_ratio)
         else:
             ans = self.sentence_answerer.answer(q, passages, snap.store.documents, threshold, qvec)
         if notice:

@@ -84,6 +84,16 @@ class ReaderSettings:
 
 
 @dataclass
+class _Window:
+    passage: int  # index of the passage this window slices
+    ids: list[int]
+    type_ids: list[int]
+    offsets: list[tuple[int, int]]  # character offsets into the passage text (question tokens: into it)
+    sequence_ids: list[int | None]  # 0 question, 1 passage, None special tokens
+    special: list[int]  # 1 for special tokens
+
+
+@dataclass
 class _Cand:
     passage: int
     start: int  # local character offsets in passage.text
@@ -102,8 +112,10 @@ class SpanReader:
         name: str,
         backend: str,
         input_names: Sequence[str],
+        pad_id: int = 0,
     ) -> None:
-        self._tok = tokenizer
+        self._tok = tokenizer  # a ``tokenizers.Tokenizer`` (Rust), truncation and padding set here
+        self._pad_id = pad_id
         self._run = runner  # callable: dict[str, np.ndarray] -> (start_logits, end_logits) as np arrays
         self.settings = settings
         self.threshold: float = settings.threshold
@@ -112,6 +124,10 @@ class SpanReader:
         self.backend = backend
         self._input_names = tuple(input_names)
         self._lock = threading.Lock()
+        tokenizer.no_padding()
+        tokenizer.enable_truncation(settings.max_len, stride=settings.stride, strategy="only_second")
+        self._qtok = type(tokenizer).from_str(tokenizer.to_str())  # questions alone: no pair truncation
+        self._qtok.no_truncation()
 
     # ---------------------------------------------------------------------------------- loading
     @classmethod
@@ -144,19 +160,15 @@ class SpanReader:
             if backend == "onnx" and (path is None or not (path / ONNX_FILE).exists()):
                 backend = "torch"
         try:
-            from transformers import AutoConfig, AutoTokenizer
-
             local_only = path is not None or os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0")
-            tok = AutoTokenizer.from_pretrained(ident, local_files_only=local_only)
-            if not getattr(tok, "is_fast", False):
-                raise ReaderUnavailable(f"{ident}: a fast tokenizer (offset mapping) is required")
-            config = AutoConfig.from_pretrained(ident, local_files_only=local_only)
-            max_pos = int(getattr(config, "max_position_embeddings", 512) or 512)
+            config = _model_config(ident, path, local_only)
+            tok = _rust_tokenizer(ident, path, local_only)
+            max_pos = int(config.get("max_position_embeddings") or 512)
             # RoBERTa-style models reserve two positions for padding offsets.
-            limit = max_pos - 2 if getattr(config, "model_type", "") in ("roberta", "xlm-roberta") else max_pos
-            model_max = getattr(tok, "model_max_length", limit) or limit
-            settings.max_len = max(32, min(settings.max_len, limit, int(model_max)))
+            limit = max_pos - 2 if config.get("model_type") in ("roberta", "xlm-roberta") else max_pos
+            settings.max_len = max(32, min(settings.max_len, limit))
             settings.stride = min(settings.stride, settings.max_len // 2)
+            pad_id = int(config.get("pad_token_id") or 0)
             if backend == "onnx":
                 if path is None:
                     raise ReaderUnavailable("the onnx backend needs a local folder")
@@ -167,7 +179,7 @@ class SpanReader:
             raise
         except Exception as e:  # missing files, not cached offline, unsupported architecture ...
             raise ReaderUnavailable(f"cannot load reader {ident!r}: {type(e).__name__}: {e}") from e
-        return cls(tok, runner, settings, ident, backend, names)
+        return cls(tok, runner, settings, ident, backend, names, pad_id)
 
     # ----------------------------------------------------------------------------------- reading
     def read(self, question: str, passages: list[Passage], top_n: int = 5) -> tuple[list[Span], float]:
@@ -176,8 +188,7 @@ class SpanReader:
         if not passages or not question:
             return [], 1.0
         enc = self._encode(question, [p.text for p in passages])
-        n_windows = len(enc["input_ids"])
-        if n_windows == 0:
+        if not enc:
             return [], 1.0
         start_logits, end_logits = self._forward(enc)
         cands, null_by_passage = self._decode(enc, start_logits, end_logits, [p.text for p in passages])
@@ -203,34 +214,30 @@ class SpanReader:
 
     # ---------------------------------------------------------------------------------- internals
     def _truncate_question(self, question: str) -> str:
-        ids = self._tok(question, add_special_tokens=False, return_offsets_mapping=True)
-        offs = ids["offset_mapping"]
         st = self.settings
-        # The tokenizer needs room for [CLS]/[SEP]x2 and more passage tokens than the window overlap.
+        # Room for [CLS]/[SEP]x2 and more passage tokens than the window overlap.
         cap = max(1, min(st.max_question_tokens, st.max_len - st.stride - 3 - 8))
+        offs = self._qtok.encode(question, add_special_tokens=False).offsets
         if len(offs) <= cap:
             return question
         return question[: offs[cap - 1][1]]
 
-    def _encode(self, question: str, texts: list[str]) -> Any:
+    def _encode(self, question: str, texts: list[str]) -> list[_Window]:
+        """Every window of every text: (question, a slice of the text) within ``max_len`` tokens, windows
+        of one text overlapping by ``stride`` tokens (the Rust tokenizer's overflow, as transformers does it)."""
         q = self._truncate_question(question)
-        return self._tok(
-            [q] * len(texts),
-            texts,
-            truncation="only_second",
-            max_length=self.settings.max_len,
-            stride=self.settings.stride,
-            return_overflowing_tokens=True,
-            return_offsets_mapping=True,
-            padding=False,
-        )
+        out: list[_Window] = []
+        for i, enc in enumerate(self._tok.encode_batch([(q, t) for t in texts])):
+            for e in (enc, *enc.overflowing):
+                out.append(_Window(i, e.ids, e.type_ids, e.offsets, e.sequence_ids, e.special_tokens_mask))
+        return out
 
-    def _forward(self, enc: Any) -> tuple[Any, Any]:
+    def _forward(self, enc: list[_Window]) -> tuple[Any, Any]:
         import numpy as np
 
-        pad_id = self._tok.pad_token_id or 0
-        ids_all = enc["input_ids"]
-        tt_all = enc.get("token_type_ids")
+        pad_id = self._pad_id
+        ids_all = [w.ids for w in enc]
+        tt_all = [w.type_ids for w in enc]
         n = len(ids_all)
         # sort by length so batches pad little
         order = sorted(range(n), key=lambda i: len(ids_all[i]))
@@ -249,8 +256,7 @@ class SpanReader:
                     k = len(ids_all[i])
                     ids[r, :k] = ids_all[i]
                     am[r, :k] = 1
-                    if tt_all is not None:
-                        tt[r, :k] = tt_all[i]
+                    tt[r, :k] = tt_all[i]
                 feed = {"input_ids": ids, "attention_mask": am}
                 if "token_type_ids" in self._input_names:
                     feed["token_type_ids"] = tt
@@ -261,23 +267,19 @@ class SpanReader:
                     ends[i, :k] = e[r, :k]
         return starts, ends
 
-    def _decode(self, enc: Any, starts: Any, ends: Any, texts: list[str]) -> tuple[list[_Cand], list[float]]:
+    def _decode(self, enc: list[_Window], starts: Any, ends: Any, texts: list[str]) -> tuple[list[_Cand], list[float]]:
         import numpy as np
 
         st = self.settings
         null_by_passage = [1.0] * len(texts)
         cands: list[_Cand] = []
-        mapping = enc["overflow_to_sample_mapping"]
-        cls_id = self._tok.cls_token_id
-        for w in range(len(enc["input_ids"])):
-            pi = int(mapping[w])
-            seq = enc.sequence_ids(w)
-            offsets = enc["offset_mapping"][w]
-            ctx = np.array([s == 1 for s in seq], dtype=bool)
+        for w, win in enumerate(enc):
+            pi = win.passage
+            offsets = win.offsets
+            ctx = np.array([s == 1 for s in win.sequence_ids], dtype=bool)
             if not ctx.any():
                 continue
-            ids = enc["input_ids"][w]
-            cls_pos = ids.index(cls_id) if cls_id is not None and cls_id in ids else 0
+            cls_pos = win.special.index(1) if 1 in win.special else 0  # [CLS] / <s> opens the window
             ctx_idx = np.flatnonzero(ctx)
             sc = starts[w, ctx_idx].astype(np.float64)
             ec = ends[w, ctx_idx].astype(np.float64)
@@ -405,3 +407,29 @@ def _onnx_runner(path: Path, threads: int | None) -> tuple[Any, list[str]]:
         return s, e
 
     return run, names
+
+
+# ------------------------------------------------------------------------------------ loading
+def _model_config(ident: str, path: Path | None, local_only: bool) -> dict[str, Any]:
+    """The checkpoint's ``config.json`` (a folder's read directly; a hub id's through transformers)."""
+    if path is not None:
+        data = json.loads((path / "config.json").read_text(encoding="utf-8"))
+        return data if isinstance(data, dict) else {}
+    from transformers import AutoConfig
+
+    return dict(AutoConfig.from_pretrained(ident, local_files_only=local_only).to_dict())
+
+
+def _rust_tokenizer(ident: str, path: Path | None, local_only: bool) -> Any:
+    """The fast (Rust) tokenizer: a folder's ``tokenizer.json`` through ``tokenizers`` alone (cheap: no
+    transformers import), else transformers' fast tokenizer's backend."""
+    if path is not None and (path / "tokenizer.json").is_file():
+        from tokenizers import Tokenizer
+
+        return Tokenizer.from_file(str(path / "tokenizer.json"))
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(ident, local_files_only=local_only)
+    if not getattr(tok, "is_fast", False):
+        raise ReaderUnavailable(f"{ident}: a fast tokenizer (offset mapping) is required")
+    return tok.backend_tokenizer

@@ -10,6 +10,7 @@ import pytest
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 
+from rag.schema import Passage  # noqa: E402
 from rag.training.export import choose_threshold, score_one, summarize  # noqa: E402
 from rag.training.reader import (  # noqa: E402
     DEFAULT_TRAIN_FILES,
@@ -150,6 +151,10 @@ def test_main_reports_missing_data(tmp_path: Path) -> None:
     assert main(["--out", str(tmp_path / "run"), "--train-file", str(tmp_path / "absent.json")]) == 2
 
 
+def gold_like(text: str) -> Passage:
+    return Passage(chunk_id=0, doc_id="d", title="t", start=0, end=len(text), text=text, score=1.0)
+
+
 def test_training_smoke_and_resume(files: list[str], tmp_path: Path) -> None:
     out = tmp_path / "run"
     cfg = TrainConfig(
@@ -174,6 +179,22 @@ def test_training_smoke_and_resume(files: list[str], tmp_path: Path) -> None:
     r = SpanReader.load(final)
     spans, na = r.read("Where is the Eiffel Tower?", [])
     assert spans == [] and na == 1.0
+    # export: validation on the held-out article, threshold, fp16 / int8 / ONNX, model card, size budget
+    from rag.training.export import MAX_EXPORT_BYTES, dir_size, evaluate_and_export
+
+    export = tmp_path / "export"
+    report = evaluate_and_export(final, export, cfg)
+    assert set(report["backends"]) == {"torch", "torch-int8", "onnx"}
+    assert all("at_threshold" in b for b in report["backends"].values()), report["backends"]
+    card = (export / "README.md").read_text()
+    assert "python -m rag.training.reader" in card and "CC BY-SA 4.0" in card and "Apache-2.0" in card
+    settings = json.loads((export / "reader_config.json").read_text())
+    assert settings["threshold"] == report["threshold"]
+    assert dir_size(export) <= MAX_EXPORT_BYTES
+    shipped = SpanReader.load(export)  # whichever backend was shipped loads through the public code
+    assert shipped.backend == ("onnx" if report["shipped_onnx"] else "torch")
+    spans, na = shipped.read("Where is the Eiffel Tower?", [gold_like(CTX_A)])
+    assert all(CTX_A[s.start : s.end] == s.text for s in spans)
 
 
 @needs_data
