@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from rag.assistant import Assistant
+from rag.errors import UnknownDocument
 from rag.indexer import update_index
 from rag.store import ChunkingConfig, IndexStore
 
@@ -118,3 +119,50 @@ def test_add_after_another_process_changed_the_index(seeds_copy: Path, tmp_path:
     assert "002_656a127584ff5753" not in {d.doc_id for d in qa.documents()}
     assert qa._snap.retriever.complete
     check_consistent(qa, idx)
+
+
+def test_readers_keep_working_while_files_are_added_and_deleted(seeds_copy: Path, tmp_path: Path) -> None:
+    import threading
+
+    qa = open_qa(seeds_copy, tmp_path / "index", 0)  # the small-BM25 + background-rebuild path
+    (seeds_copy / "uploads").mkdir()
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def text_of(doc_id: str) -> str | None:
+        try:
+            return qa.document(doc_id).text
+        except UnknownDocument:  # deleted between the two calls: each call sees one whole snapshot
+            return None
+
+    def reader() -> None:
+        while not stop.is_set():
+            try:
+                for p in qa.retrieve("Norway engineers Canada battalion", k=5):
+                    text = text_of(p.doc_id)
+                    assert text is None or text[p.start : p.end] == p.text
+                ans = qa.ask("Who is NATO's supreme allied commander?")
+                for c in ans.citations:
+                    text = text_of(c.doc_id)
+                    assert text is None or text[c.quote_start : c.quote_end] == c.quote
+            except BaseException as e:  # noqa: BLE001 - reported below
+                errors.append(e)
+
+    threads = [threading.Thread(target=reader) for _ in range(4)]
+    for t in threads:
+        t.start()
+    try:
+        for i in range(6):
+            path = seeds_copy / "uploads" / f"n{i}.txt"
+            path.write_text(NEW.replace("300", str(300 + i)))
+            qa.add([path])
+            if i % 2:
+                qa.delete(f"n{i - 1}")
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert not errors, errors[:3]
+    assert qa.wait_for_background(60)
+    assert sorted(d.doc_id for d in qa.documents() if d.doc_id.startswith("n")) == ["n1", "n3", "n5"]
+    check_consistent(qa, tmp_path / "index")
