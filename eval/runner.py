@@ -15,6 +15,7 @@ import logging
 import os
 import time
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -66,6 +67,18 @@ def default_out(ds: Dataset, mode: str, limit: int | None, seed: int) -> Path:
     """``eval/reports/<dataset>-<mode>[-n<limit>-s<seed>].json`` under the working folder."""
     tag = f"-n{limit}-s{seed}" if limit is not None else ""
     return Path("eval") / "reports" / f"{ds.name}-{mode}{tag}.json"
+
+
+def select_articles(ds: Dataset, articles: Sequence[str] | None) -> list[Question]:
+    """The questions about ``articles``: SQuAD article titles (``_`` or space), or JSONL document ids."""
+    if not articles:
+        return list(ds.questions)
+    wanted = {a.replace("_", " ") for a in articles}
+    docs = {d["id"] for d in ds.documents if d["title"] in wanted} | {a for a in articles}
+    picked = [q for q in ds.questions if q.doc_id in docs]
+    if not picked:
+        raise ValueError(f"no question about {', '.join(articles)} in {ds.path}")
+    return picked
 
 
 def evaluate_question(qa: AssistantLike, q: Question, mode: str, top_k: int) -> dict[str, Any]:
@@ -130,16 +143,18 @@ def run(
     reader: str = "default",
     assistant: AssistantLike | None = None,
     write_report: bool = True,
+    articles: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Evaluate ``dataset`` and return the report dict (also written to ``out`` and a Markdown beside it).
 
     ``assistant`` replaces the built one (tests); otherwise the corpus is indexed into ``index_dir``
-    (default: a cache folder keyed by the corpus) and opened with ``reader``.
+    (default: a cache folder keyed by the corpus) and opened with ``reader``. ``articles`` keeps only the
+    questions about those articles (SQuAD titles, or document ids of a JSONL set); the corpus stays whole.
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
     ds = load_dataset(dataset)
-    questions = sample(ds.questions, limit, seed)
+    questions = sample(select_articles(ds, articles), limit, seed)
     corpus_dir = index_path = None
     if assistant is None:
         corpus_dir, index_path = resolve_paths(ds, Path(corpus) if corpus else None,
@@ -163,7 +178,8 @@ def run(
         **summary,
         "meta": {
             "dataset": str(dataset), "kind": ds.kind, "version": ds.version, "sha256": ds.sha256,
-            "questions_total": len(ds.questions), "limit": limit, "seed": seed, "mode": mode,
+            "questions_total": len(ds.questions), "articles": list(articles) if articles else None,
+            "limit": limit, "seed": seed, "mode": mode,
             "top_k": top_k, "retrieval_k": RETRIEVAL_K, "reader": reader,
             "corpus": str(corpus_dir) if corpus_dir else None,
             "index": str(index_path) if index_path else None,

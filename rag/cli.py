@@ -113,6 +113,8 @@ def eval_cmd(
     index_dir: Annotated[Path | None, typer.Option("--index", help="Index folder (default: a cache folder).")] = None,
     limit: Annotated[int | None, typer.Option(help="Sample this many questions.")] = None,
     seed: Annotated[int, typer.Option(help="Seed for --limit sampling.")] = 0,
+    articles: Annotated[str | None, typer.Option(
+        help="Only questions about these articles: comma-separated SQuAD titles or document ids.")] = None,
     mode: Annotated[str, typer.Option(help="'open' (whole corpus) or 'gold' (gold document only).")] = "open",
     out: Annotated[Path | None, typer.Option(help="REPORT.json path (default eval/reports/...).")] = None,
     top_k: Annotated[int, typer.Option("--top-k", help="Passages given to the reader.")] = 5,
@@ -132,7 +134,8 @@ def eval_cmd(
         _fail("--mode must be 'open' or 'gold'")
     try:
         report = run(dataset, corpus=corpus, index_dir=index_dir, limit=limit, seed=seed, mode=mode, out=out,
-                     progress=sys.stderr.isatty(), top_k=top_k, reader=reader)
+                     progress=sys.stderr.isatty(), top_k=top_k, reader=reader,
+                     articles=[a.strip() for a in articles.split(",") if a.strip()] if articles else None)
     except (RagError, FileNotFoundError, ValueError) as e:
         _fail(str(e))
     from eval.report import SUMMARY_KEYS, fmt

@@ -12,7 +12,7 @@ from eval import compare, run
 from eval.check_floor import check
 from eval.datasets import load_dataset, sample
 from eval.report import compare_reports
-from eval.runner import resolve_paths
+from eval.runner import resolve_paths, select_articles
 from rag import Answer, Citation, Passage
 
 DOCS = {
@@ -145,6 +145,11 @@ def test_squad_file_becomes_a_cached_corpus(tmp_path: Path, monkeypatch: pytest.
     assert corpus == tmp_path / "cache" / ds.sha256 / "corpus" and index == corpus.parent / "index"
     records = [json.loads(line) for line in (corpus / "paragraphs.jsonl").read_text().splitlines()]
     assert records[1] == {"id": "000-001", "title": "Oil crisis", "text": "Prices rose fourfold."}
+    assert [q.id for q in select_articles(ds, ["Oil_crisis"])] == ["a1", "a2", "a3"]
+    assert [q.id for q in select_articles(ds, ["000-001"])] == ["a3"]  # or by document id
+    assert len(select_articles(ds, None)) == 3
+    with pytest.raises(ValueError, match="no question about"):
+        select_articles(ds, ["Elsewhere"])
 
 
 def test_bad_jsonl_is_rejected_with_its_line(tmp_path: Path) -> None:
