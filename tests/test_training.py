@@ -141,10 +141,16 @@ def test_squad_metrics() -> None:
     raw = {"a": ("Paris", 0.6, 0.1), "b": ("Lyon", 0.3, 0.2)}
     t, ratio, best = choose_threshold(raw, exs)
     assert ratio == 0.5 and 0.3 < t <= 0.6 and best["f1"] == 100.0
-    # the no-answer side: "b" is only rejected by the ratio when its span outscores no-answer
-    raw = {"a": ("Paris", 0.3, 0.1), "b": ("Lyon", 0.3, 0.2)}
+    # the no-answer score winning abstains whatever the threshold
+    raw = {"a": ("Paris", 0.3, 0.1), "b": ("Lyon", 0.1, 0.2)}
     t, ratio, best = choose_threshold(raw, exs)
-    assert best["f1"] == 100.0 and 0.6 < ratio <= 0.75
+    assert best["f1"] == 100.0 and t <= 0.3
+    # the prior: one answerable question that needs a low threshold against two unanswerable ones that
+    # a low threshold answers wrongly; weighted 3:1 for the answerable side, the low threshold wins
+    exs3 = [*exs, QAExample("c", "t", "c", "q", [], [])]
+    raw = {"a": ("Paris", 0.2, 0.1), "b": ("Lyon", 0.25, 0.1), "c": ("Nice", 0.25, 0.1)}
+    assert choose_threshold(raw, exs3, prior=0.75)[0] <= 0.2
+    assert choose_threshold(raw, exs3, prior=1 / 3)[0] > 0.25
 
 
 def test_main_reports_missing_data(tmp_path: Path) -> None:

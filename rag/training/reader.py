@@ -573,6 +573,8 @@ def main(argv: list[str] | None = None) -> int:
     elif not (final / "config.json").exists():
         print(f"error: no trained model at {final}", file=sys.stderr)
         return 2
+    else:
+        _setup_logging(Path(cfg.out))  # the export's figures go to <out>/train.log as well
     if args.export:
         from rag.training.export import evaluate_and_export
 
