@@ -113,3 +113,39 @@ def test_reindex_add_and_remove(tmp_path: Path, real_seeds_index: tuple[Path, Pa
     qa.delete("latvia-brigade")
     assert not (corpus / "lat.json").exists()
     assert "latvia-brigade" not in {d.doc_id for d in Assistant.open(index, reader="sentence").documents()}
+
+
+# ---- the shipped span reader, end to end (the default users get) --------------------------------
+@pytest.fixture(scope="module")
+def qa_reader(real_seeds_index: tuple[Path, Path]) -> Assistant:
+    from rag.reader import DEFAULT_MODEL_DIR
+
+    if not (DEFAULT_MODEL_DIR / "config.json").exists():
+        pytest.skip(f"no shipped reader at {DEFAULT_MODEL_DIR}")
+    return Assistant.open(real_seeds_index[1])
+
+
+@pytest.mark.parametrize(
+    ("question", "answer", "doc_id"),
+    [
+        ("Who is NATO's supreme allied commander?", "John Craddock", "001_537bed74b42447d1"),
+        ("How big is the rotating force NATO is building on its eastern flank?", "4,000", "000_dcecbc81de0b1c39"),
+        ("How many US soldiers have been killed since Bush declared an end to the war?", "Fifty",
+         "002_656a127584ff5753"),
+        ("Where will the NATO defence ministers meet this week?", "Budapest", "001_537bed74b42447d1"),
+    ],
+)
+def test_reader_answers_short_exact_spans(qa_reader: Assistant, question: str, answer: str, doc_id: str) -> None:
+    ans = qa_reader.ask(question)
+    assert ans.answerer == "reader" and ans.text == answer
+    c = ans.citations[0]
+    assert c.doc_id == doc_id and answer in c.quote
+    assert c.quote_start <= c.answer_start < c.answer_end <= c.quote_end  # type: ignore[operator]
+    check_offsets(qa_reader, ans)
+
+
+@pytest.mark.parametrize("question", ["What is the boiling point of mercury?", "Who won the 1998 World Cup final?"])
+def test_reader_abstains_when_articles_do_not_say(qa_reader: Assistant, question: str) -> None:
+    ans = qa_reader.ask(question)
+    assert ans.answerer == "reader" and ans.text is None and ans.citations == [] and ans.passages
+    check_offsets(qa_reader, ans)

@@ -44,7 +44,7 @@ def free_port() -> int:
 
 
 def shared_server() -> Server:
-    """The app serving a fresh copy of seeds/ (built on first call, reader=None for speed and determinism)."""
+    """The app serving a fresh copy of seeds/ (built on first call) with the default reader, as users get it."""
     global _server
     with _lock:
         if _server is None:
@@ -53,7 +53,7 @@ def shared_server() -> Server:
             base = Path(tempfile.mkdtemp(prefix="rag-ui-test-"))
             corpus = base / "corpus"
             shutil.copytree(SEEDS, corpus)
-            qa = open_or_build(base / "index", corpus, reader=None)
+            qa = open_or_build(base / "index", corpus)
             app = create_app(qa)
             url = launch(app, host="127.0.0.1", port=free_port(), block=False)
 
