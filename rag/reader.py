@@ -9,7 +9,9 @@ offsets plus an overall no-answer score.
 Scores: inside one window the model's start and end logits give every valid span (start <= end, at
 most ``max_answer_tokens`` long) the joint logit ``start + end``; a softmax over all valid spans and the
 no-answer option (both at [CLS]) turns them into probabilities that sum to one per window.  A span's
-score is its probability; a passage's no-answer score is the minimum over its windows (the passage may
+score is its probability, times its passage's retrieval weight ``exp(beta * (cos - best cos))`` so that
+spans of different passages compare (beta chosen on the held-out articles; 1 for the best passage);
+a passage's no-answer score is the minimum over its windows (the passage may
 hold the answer if any window does) and the overall no-answer score the minimum over all passages.
 ``decide`` answers with the best span unless the no-answer score wins
 (``best / (best + no_answer) < answer_ratio``) or the span scores below ``threshold``; both values were
@@ -21,6 +23,7 @@ Heavy imports (torch, transformers, onnxruntime) happen inside methods: ``import
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import string
@@ -69,6 +72,7 @@ class ReaderSettings:
     batch_size: int = 32  # windows per forward pass
     threshold: float = 0.1  # minimum span score to answer (see the model card for how it was chosen)
     answer_ratio: float = 0.5  # answer only if best / (best + no_answer) reaches this (0.5: plain comparison)
+    passage_weight: float = 10.0  # beta of the retrieval weight exp(beta * (cos - best cos)); 0: none
     backend: str = "torch"  # default backend when "auto" is requested
 
     @classmethod
@@ -192,6 +196,7 @@ class SpanReader:
             return [], 1.0
         start_logits, end_logits = self._forward(enc)
         cands, null_by_passage = self._decode(enc, start_logits, end_logits, [p.text for p in passages])
+        self._weigh_by_retrieval(cands, passages)
         spans = self._dedupe(cands, passages, null_by_passage, top_n)
         no_answer = min(null_by_passage) if null_by_passage else 1.0
         return spans, float(min(1.0, max(0.0, no_answer)))
@@ -306,6 +311,24 @@ class SpanReader:
                 cs, ce = _whole_words(texts[pi], cs, ce)
                 cands.append(_Cand(pi, cs, ce, float(np.exp(flat[f] - top)) / z))
         return cands, null_by_passage
+
+    def _weigh_by_retrieval(self, cands: list[_Cand], passages: list[Passage]) -> None:
+        """Scale each span's probability by its passage's retrieval weight, ``exp(beta * (cos - best cos))``.
+
+        The reader's probabilities are normalised within one window, so a confident span in an off-topic
+        passage can outscore the right one; weighting by the question-passage cosine (a softmax over the
+        retrieved passages, relative to the best one) makes spans comparable across passages. The best
+        passage keeps weight 1, so a single gold passage scores exactly as in validation.
+        """
+        beta = self.settings.passage_weight
+        cos = [p.dense_score for p in passages]
+        known = [c for c in cos if c is not None]
+        if beta <= 0 or len(known) < 2:
+            return
+        top = max(known)
+        weight = [1.0 if c is None else math.exp(beta * (c - top)) for c in cos]
+        for c in cands:
+            c.score *= weight[c.passage]
 
     def _dedupe(
         self, cands: list[_Cand], passages: list[Passage], null_by_passage: list[float], top_n: int

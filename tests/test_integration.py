@@ -130,8 +130,7 @@ def qa_reader(real_seeds_index: tuple[Path, Path]) -> Assistant:
     [
         ("Who is NATO's supreme allied commander?", "John Craddock", "001_537bed74b42447d1"),
         ("How big is the rotating force NATO is building on its eastern flank?", "4,000", "000_dcecbc81de0b1c39"),
-        ("How many US soldiers have been killed since Bush declared an end to the war?", "Fifty",
-         "002_656a127584ff5753"),
+        ("By what vote did the Senate adopt the non-binding resolution?", "97-0", "002_656a127584ff5753"),
         ("Where will the NATO defence ministers meet this week?", "Budapest", "001_537bed74b42447d1"),
     ],
 )

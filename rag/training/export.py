@@ -32,6 +32,7 @@ from rag.training.reader import QAExample, TrainConfig, load_splits
 log = logging.getLogger("rag.training.reader")
 
 MAX_EXPORT_BYTES = 50 * 1024 * 1024
+PASSAGE_WEIGHT = 10.0  # retrieval weight beta: chosen end to end on the held-out articles (docs/reader.md)
 MAX_ONNX_F1_DROP = 2.5  # F1 points int8 ONNX may lose against fp32 torch and still be shipped
 
 
@@ -247,7 +248,8 @@ def evaluate_and_export(final_dir: Path, export_dir: Path, cfg: TrainConfig) -> 
 
     export_fp16(final_dir, export_dir)
     settings: dict[str, Any] = {
-        "max_len": cfg.max_len, "stride": cfg.stride, "threshold": 0.0, "answer_ratio": 0.5, "backend": "torch"
+        "max_len": cfg.max_len, "stride": cfg.stride, "threshold": 0.0, "answer_ratio": 0.5, "backend": "torch",
+        "passage_weight": PASSAGE_WEIGHT,
     }
     (export_dir / READER_CONFIG).write_text(json.dumps(settings, indent=2))
 
