@@ -425,6 +425,9 @@ procedure otherwise; searched over every observed best-span score), scored with 
 ({'onnx' if report.get('shipped_onnx') else 'torch'}); the table's rows use
 the torch backend's values, and the shipped backend at its own values scores
 {_own(bk, 'onnx' if report.get('shipped_onnx') else 'torch')}.
+Over several retrieved passages, a span's probability is also multiplied by its passage's retrieval
+weight `exp({PASSAGE_WEIGHT:g} * (cos - best cos))` (`passage_weight`; 1 for the best passage, so the
+gold-paragraph figures here are unaffected; see docs/reader.md).
 With the plain comparison alone (threshold 0, ratio 0.5) overall EM/F1 are {d0['exact']:.2f} / {d0['f1']:.2f}.
 Because the values were tuned on the same held-out questions, the figures below are slightly optimistic.
 Span accuracy alone (always answering with the best span, no abstention): HasAns EM/F1
