@@ -230,8 +230,7 @@ class Assistant:
         """Remove a document from the index, and its file from the corpus folder when it holds only it."""
         with self._write_lock, index_lock(self.index_dir):
             snap = self._snap
-            current = IndexStore.read_manifest(self.index_dir).generation == snap.store.manifest.generation
-            store = snap.store.copy() if current else IndexStore.open(self.index_dir)
+            store = snap.store.copy() if snap.store.is_current() else IndexStore.open(self.index_dir)
             if doc_id not in store.documents:
                 raise UnknownDocument(f"no document {doc_id!r} in the index")
             doc = store.documents[doc_id]

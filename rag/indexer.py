@@ -215,7 +215,7 @@ def add_files(
     t0 = time.perf_counter()
     index_dir = Path(index_dir)
     say = progress or (lambda f, msg: None)
-    manifest = IndexStore.read_manifest(index_dir)
+    manifest = store.manifest if store is not None else IndexStore.read_manifest(index_dir)
     if not manifest.corpus:
         raise ValueError(f"the index at {index_dir} records no corpus folder; run rag index CORPUS first")
     root = Path(manifest.corpus).resolve()
@@ -233,7 +233,7 @@ def add_files(
         report.skipped.extend(str(i) for i in issues)
 
     with index_lock(index_dir):
-        if store is None or store.manifest.generation != IndexStore.read_manifest(index_dir).generation:
+        if store is None or not store.is_current():
             store = IndexStore.open(index_dir)  # changed on disk since the copy was taken
         check_compatible(store, embedder, None)
         by_hash = {e.content_hash: doc_id for doc_id, e in store.manifest.documents.items()}

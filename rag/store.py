@@ -152,6 +152,7 @@ class IndexStore:
             chunks = table
         self.chunks: ChunkTable = chunks
         self.vectors = vectors
+        self._stamp: tuple[int, int, int] | None = None  # the manifest file this store matches on disk
 
     # ---- creation and loading -------------------------------------------------------------
     @classmethod
@@ -193,6 +194,7 @@ class IndexStore:
         import faiss
 
         path = Path(path)
+        stamp = cls.manifest_stamp(path)  # taken first: a save in between makes the store look stale, not fresh
         manifest = cls.read_manifest(path)
         for role in ("vectors", "documents", "chunks"):
             entry = manifest.files.get(role)
@@ -232,7 +234,22 @@ class IndexStore:
             )
         store = cls(path, manifest, documents, chunks, vectors)
         store._set_nprobe()
+        store._stamp = stamp
         return store
+
+    @staticmethod
+    def manifest_stamp(path: str | Path) -> tuple[int, int, int] | None:
+        """(inode, mtime ns, size) of the manifest: changes with every save, which renames a new file in."""
+        try:
+            st = (Path(path) / MANIFEST).stat()
+        except OSError:
+            return None
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+    def is_current(self) -> bool:
+        """True when the folder still holds the generation this store was opened at or saved as (no other
+        writer saved since), checked without reading the manifest."""
+        return self._stamp is not None and self._stamp == self.manifest_stamp(self.path)
 
     def copy(self) -> IndexStore:
         """A private working copy to change and save while readers keep using this one (copy on write).
@@ -248,6 +265,7 @@ class IndexStore:
         chunks.rows = dict(self.chunks.rows)
         store = IndexStore(self.path, manifest, documents, chunks, faiss.clone_index(self.vectors))
         store._set_nprobe()
+        store._stamp = self._stamp
         return store
 
     # ---- changes ---------------------------------------------------------------------------
@@ -368,6 +386,7 @@ class IndexStore:
         new_manifest = m.model_copy(update={"generation": gen, "files": files, "updated_at": _now()})
         atomic_write_bytes(self.path / MANIFEST, new_manifest.model_dump_json(indent=1).encode("utf-8"))
         self.manifest = new_manifest
+        self._stamp = self.manifest_stamp(self.path)
         for name in old_files - set(names.values()):
             (self.path / name).unlink(missing_ok=True)
         for stray in self.path.glob(".*.tmp"):  # left by a writer that was killed
