@@ -145,7 +145,8 @@ def eval_cmd(
     typer.echo(f"report: {report['meta']['out']}")
 
 
-@app.command("train-reader", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+@app.command("train-reader", context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+             add_help_option=False)
 def train_reader(ctx: typer.Context) -> None:
     """Fine-tune the span reader (all options are passed on; see `rag train-reader --help`)."""
     from rag.training.reader import main
