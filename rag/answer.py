@@ -25,6 +25,7 @@ import numpy as np
 
 from rag.chunking import split_sentences
 from rag.embedding import Embedder
+from rag.reader import accepts
 from rag.schema import Answer, Citation, Document, Passage, Span
 
 SENTENCE_THRESHOLD = 0.40  # tuned on eval/seeds.jsonl with eval/tune_threshold.py; see README
@@ -71,8 +72,7 @@ def answer_from_spans(
     """The reader's best span as the answer, or an abstention when it is not confident enough: the best
     span scores below ``threshold``, or the no-answer score wins (``best / (best + no_answer)`` below
     ``answer_ratio``; 0.5 is the plain comparison)."""
-    total = spans[0].score + no_answer_score if spans else 0.0
-    if not spans or spans[0].score < threshold or total <= 0 or spans[0].score / total < answer_ratio:
+    if not spans or not accepts(spans[0].score, no_answer_score, threshold, answer_ratio):
         return Answer(question=question, text=None, score=float(np.clip(1.0 - no_answer_score, 0, 1)) if spans else 0.0,
                       citations=[], passages=passages, answerer="reader")
     best = spans[0]

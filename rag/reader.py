@@ -208,14 +208,9 @@ class SpanReader:
         plain comparison) or the best span scores below ``threshold``.  Both were chosen on held-out
         articles (see the model card).
         """
-        if not spans:
+        if not spans or not accepts(spans[0].score, no_answer, self.threshold, self.answer_ratio):
             return None
-        best = spans[0]
-        if best.score < self.threshold:
-            return None
-        if answer_ratio(best.score, no_answer) < self.answer_ratio:
-            return None
-        return best
+        return spans[0]
 
     # ---------------------------------------------------------------------------------- internals
     def _truncate_question(self, question: str) -> str:
@@ -367,6 +362,12 @@ class SpanReader:
                 )
             )
         return out
+
+
+def accepts(best: float, no_answer: float, threshold: float, ratio: float) -> bool:
+    """The answering rule: the best span reaches ``threshold`` and beats the no-answer score by ``ratio``
+    (``best / (best + no_answer) >= ratio``; 0.5 is the plain comparison)."""
+    return best >= threshold and answer_ratio(best, no_answer) >= ratio
 
 
 def answer_ratio(best: float, no_answer: float) -> float:

@@ -25,7 +25,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from rag.reader import ONNX_FILE, READER_CONFIG, Backend, SpanReader, answer_ratio, normalize_answer
+from rag.reader import ONNX_FILE, READER_CONFIG, Backend, SpanReader, accepts, answer_ratio, normalize_answer
 from rag.schema import Passage
 from rag.training.reader import QAExample, TrainConfig, load_splits
 
@@ -115,7 +115,7 @@ def apply_threshold(
 ) -> dict[str, str]:
     """Predictions under ``SpanReader.decide``'s rule (empty string: no answer)."""
     return {
-        q: (t if (t and s >= threshold and answer_ratio(s, na) >= ratio) else "") for q, (t, s, na) in raw.items()
+        q: (t if (t and accepts(s, na, threshold, ratio)) else "") for q, (t, s, na) in raw.items()
     }
 
 
