@@ -25,9 +25,9 @@ from rag.embedding import Embedder
 from rag.errors import EmptyCorpus, IndexMismatch
 from rag.ingest import (
     MAX_FILE_BYTES,
-    RECORD_SUFFIXES,
     SUPPORTED_SUFFIXES,
     IngestIssue,
+    fallback_id,
     load_corpus,
     read_file,
 )
@@ -185,15 +185,6 @@ def _embed_and_add(store: IndexStore, docs: list[Document], embedder: Embedder, 
     report.chunks_embedded = len(texts)
 
 
-def _record_id(doc: Document) -> str:
-    """The id a document gets when its plain id is taken: its path without extension (``path#id`` for a
-    record of a JSON file), as ``load_corpus`` names it."""
-    if not doc.path:
-        return doc.doc_id
-    stem = Path(doc.path).with_suffix("").as_posix()
-    return f"{stem}#{doc.doc_id}" if Path(doc.path).suffix.lower() in RECORD_SUFFIXES else stem
-
-
 def add_files(
     paths: Sequence[Path],
     index_dir: str | Path,
@@ -240,7 +231,7 @@ def add_files(
         to_embed: dict[str, Document] = {}
         metadata_changed = False
         for doc in docs:
-            same = [store.documents[i] for i in (doc.doc_id, _record_id(doc))
+            same = [store.documents[i] for i in (doc.doc_id, fallback_id(doc))
                     if i in store.documents and store.documents[i].path == doc.path]
             if same:  # the same file (or record) again, under its plain or its path id
                 if same[0].content_hash == doc.content_hash:
@@ -258,7 +249,7 @@ def add_files(
                 continue
             else:
                 if doc.doc_id in store.documents or doc.doc_id in to_embed:
-                    new_id = _record_id(doc)
+                    new_id = fallback_id(doc)
                     if new_id in store.documents or new_id in to_embed:
                         report.skipped.append(str(IngestIssue(doc.path or doc.doc_id,
                                                               f"duplicate id {doc.doc_id}; skipped")))

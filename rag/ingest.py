@@ -254,6 +254,15 @@ def iter_corpus_files(root: Path) -> list[Path]:
     return files
 
 
+def fallback_id(doc: Document) -> str:
+    """The id a document gets when its plain id is taken: its path without extension (``path#id`` for a
+    record of a JSON file)."""
+    if not doc.path:
+        return doc.doc_id
+    stem = Path(doc.path).with_suffix("").as_posix()
+    return f"{stem}#{doc.doc_id}" if Path(doc.path).suffix.lower() in RECORD_SUFFIXES else stem
+
+
 def load_corpus(root: str | Path, max_bytes: int = MAX_FILE_BYTES) -> tuple[list[Document], list[IngestIssue]]:
     """All documents of a folder, de-duplicated by content, and every issue met on the way.
 
@@ -277,9 +286,7 @@ def load_corpus(root: str | Path, max_bytes: int = MAX_FILE_BYTES) -> tuple[list
                 issues.append(IngestIssue(doc.path or doc.doc_id, f"same text as {dup.doc_id}; indexed once"))
                 continue
             if doc.doc_id in by_id:
-                new_id = Path(doc.path).with_suffix("").as_posix() if doc.path else doc.doc_id
-                if doc.path and path.suffix.lower() in RECORD_SUFFIXES:
-                    new_id = f"{Path(doc.path).with_suffix('').as_posix()}#{doc.doc_id}"
+                new_id = fallback_id(doc)
                 if new_id in by_id:
                     issues.append(IngestIssue(doc.path or doc.doc_id, f"duplicate id {doc.doc_id}; skipped"))
                     continue
