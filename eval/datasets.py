@@ -10,9 +10,7 @@ paragraph. v1.1 questions are all answerable; v2.0 marks the rest with ``is_impo
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -20,6 +18,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+
+from rag.files import atomic_write_bytes, file_sha256
 
 CORPUS_FILE = "paragraphs.jsonl"
 
@@ -58,12 +58,6 @@ class Dataset:
     @property
     def name(self) -> str:
         return self.path.stem
-
-
-def file_sha256(path: Path) -> str:
-    """Hex sha256 of a file's bytes."""
-    with path.open("rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def load_jsonl(path: Path) -> Dataset:
@@ -140,7 +134,5 @@ def write_corpus(documents: Sequence[dict[str, str]], folder: Path) -> Path:
     payload = "".join(json.dumps(d, ensure_ascii=False) + "\n" for d in documents)
     if target.is_file() and target.read_text(encoding="utf-8") == payload:
         return target
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    tmp.write_text(payload, encoding="utf-8")
-    os.replace(tmp, target)
+    atomic_write_bytes(target, payload.encode("utf-8"))
     return target

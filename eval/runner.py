@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from eval.datasets import Dataset, Question, load_dataset, sample, write_corpus
 from eval.metrics import dedupe, gold_rank, score_prediction, summarize
+from rag.files import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 
@@ -124,9 +125,7 @@ def build_assistant(corpus: Path, index_dir: Path, reader: str) -> AssistantLike
 def write_json_atomic(data: dict[str, Any], path: Path) -> None:
     """Write JSON to ``path`` through a temporary file, so a reader never sees half a report."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_bytes(path, (json.dumps(data, indent=1, ensure_ascii=False) + "\n").encode("utf-8"))
 
 
 def run(
