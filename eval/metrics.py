@@ -91,7 +91,8 @@ def summarize(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """The summary figures over scored per-question records.
 
     Each record needs ``em``, ``f1``, ``answerable`` and ``prediction``; optionally ``gold_rank`` (with
-    ``doc_id`` set when retrieval counts), ``citation_ok`` (None when not applicable) and
+    ``doc_id`` set when retrieval counts), ``citation_ok`` (None when not applicable), ``quote_hit``
+    (answerable questions: the top quote holds a gold answer verbatim; an abstention has no quote) and
     ``latency_ms``. Figures over an empty set are None.
     """
     has = [r for r in records if r["answerable"]]
@@ -101,6 +102,7 @@ def summarize(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
     ranked = [r for r in records if r.get("doc_id") is not None and "gold_rank" in r]
     ranks = [r["gold_rank"] for r in ranked]
     cited = [r["citation_ok"] for r in records if r.get("citation_ok") is not None]
+    quoted = [r.get("quote_hit") for r in has]
     latencies = [r["latency_ms"] for r in records if r.get("latency_ms") is not None]
 
     def recall_at(k: int) -> float | None:
@@ -125,6 +127,7 @@ def summarize(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "mrr": sum(1.0 / x for x in ranks if x) / len(ranks) if ranks else None,
         "n_citation": len(cited),
         "citation_accuracy": _mean_pct([float(x) for x in cited]),
+        "quote_hit": _pct(sum(1 for x in quoted if x), len(has)),
         "latency_ms_p50": percentile(latencies, 50),
         "latency_ms_p95": percentile(latencies, 95),
     }

@@ -24,6 +24,7 @@ SUMMARY_KEYS: list[tuple[str, str]] = [
     ("recall@10", "retrieval recall@10"),
     ("mrr", "retrieval MRR"),
     ("citation_accuracy", "citation accuracy"),
+    ("quote_hit", "answer in top quote"),
     ("latency_ms_p50", "latency p50 (ms)"),
     ("latency_ms_p95", "latency p95 (ms)"),
 ]

@@ -35,7 +35,8 @@ MODES = ("open", "gold")
 class AssistantLike(Protocol):
     """The part of ``rag.Assistant`` the evaluation uses."""
 
-    def ask(self, question: str, top_k: int = 5, doc_ids: list[str] | None = None) -> Any: ...
+    def ask(self, question: str, top_k: int = 5, doc_ids: list[str] | None = None,
+            threshold: float | None = None) -> Any: ...
 
     def retrieve(self, question: str, k: int = 10, doc_ids: list[str] | None = None) -> list[Any]: ...
 
@@ -82,17 +83,19 @@ def select_articles(ds: Dataset, articles: Sequence[str] | None) -> list[Questio
     return picked
 
 
-def evaluate_question(qa: AssistantLike, q: Question, mode: str, top_k: int) -> dict[str, Any]:
+def evaluate_question(qa: AssistantLike, q: Question, mode: str, top_k: int,
+                      threshold: float | None = None) -> dict[str, Any]:
     """Ask one question and score it: the per-question record of the report."""
     rec: dict[str, Any] = {"id": q.id, "question": q.question, "prediction": None, "answers": list(q.answers),
                            "em": 0, "f1": 0.0, "retrieved_doc_ids": [], "score": 0.0, "doc_id": q.doc_id,
                            "answerable": q.answerable, "answerer": None, "latency_ms": None,
-                           "citation_doc_id": None, "citation_quote": None, "citation_ok": None}
+                           "citation_doc_id": None, "citation_quote": None, "citation_ok": None,
+                           "quote_hit": False if q.answerable else None}
     try:
         retrieved = dedupe(p.doc_id for p in qa.retrieve(q.question, k=RETRIEVAL_K))
         restrict = [q.doc_id] if mode == "gold" and q.doc_id is not None else None
         t0 = time.perf_counter()
-        ans = qa.ask(q.question, top_k=top_k, doc_ids=restrict)
+        ans = qa.ask(q.question, top_k=top_k, doc_ids=restrict, threshold=threshold)
         rec["latency_ms"] = (time.perf_counter() - t0) * 1000.0
     except Exception as e:  # one failing question must not sink a long run; it is reported
         log.exception("question %s failed", q.id)
@@ -106,6 +109,8 @@ def evaluate_question(qa: AssistantLike, q: Question, mode: str, top_k: int) -> 
                answerer=getattr(ans, "answerer", None))
     if top is not None:
         rec.update(citation_doc_id=top.doc_id, citation_quote=top.quote)
+        if q.answerable:
+            rec["quote_hit"] = any(a in top.quote for a in q.answers)
     if q.doc_id is not None:
         rec["gold_rank"] = gold_rank(retrieved, q.doc_id)
         if q.answerable and prediction is not None:
@@ -143,12 +148,14 @@ def run(
     assistant: AssistantLike | None = None,
     write_report: bool = True,
     articles: Sequence[str] | None = None,
+    threshold: float | None = None,
 ) -> dict[str, Any]:
     """Evaluate ``dataset`` and return the report dict (also written to ``out`` and a Markdown beside it).
 
     ``assistant`` replaces the built one (tests); otherwise the corpus is indexed into ``index_dir``
     (default: a cache folder keyed by the corpus) and opened with ``reader``. ``articles`` keeps only the
     questions about those articles (SQuAD titles, or document ids of a JSONL set); the corpus stays whole.
+    ``threshold`` overrides the answerer's (0: always answer with the best candidate).
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
@@ -164,7 +171,7 @@ def run(
     bar = tqdm(questions, desc=f"eval {ds.name} ({mode})", unit="q", disable=not progress, dynamic_ncols=True)
     em_sum = f1_sum = 0.0
     for q in bar:
-        rec = evaluate_question(assistant, q, mode, top_k)
+        rec = evaluate_question(assistant, q, mode, top_k, threshold)
         records.append(rec)
         em_sum, f1_sum = em_sum + rec["em"], f1_sum + rec["f1"]
         bar.set_postfix(EM=f"{100 * em_sum / len(records):.1f}", F1=f"{100 * f1_sum / len(records):.1f}",
@@ -179,7 +186,7 @@ def run(
             "dataset": str(dataset), "kind": ds.kind, "version": ds.version, "sha256": ds.sha256,
             "questions_total": len(ds.questions), "articles": list(articles) if articles else None,
             "limit": limit, "seed": seed, "mode": mode,
-            "top_k": top_k, "retrieval_k": RETRIEVAL_K, "reader": reader,
+            "top_k": top_k, "retrieval_k": RETRIEVAL_K, "reader": reader, "threshold": threshold,
             "corpus": str(corpus_dir) if corpus_dir else None,
             "index": str(index_path) if index_path else None,
             "out": str(out) if out else None,

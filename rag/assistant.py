@@ -256,7 +256,10 @@ class Assistant:
 
     def ask(self, question: str, top_k: int = 5, doc_ids: list[str] | None = None,
             threshold: float | None = None) -> Answer:
-        """A short verbatim answer with citations, or ``text=None`` when the articles do not say."""
+        """A short verbatim answer with citations, or ``text=None`` when the articles do not say.
+
+        ``threshold`` replaces the answerer's own; 0 never abstains (the best candidate is returned).
+        """
         q, notice = clean_question(question)
         snap = self._snap
         qvec = self.embedder.encode_query(q)

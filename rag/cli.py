@@ -119,6 +119,8 @@ def eval_cmd(
     out: Annotated[Path | None, typer.Option(help="REPORT.json path (default eval/reports/...).")] = None,
     top_k: Annotated[int, typer.Option("--top-k", help="Passages given to the reader.")] = 5,
     reader: Annotated[str, typer.Option(help="'default', 'sentence', or a QA checkpoint path / hub id.")] = "default",
+    threshold: Annotated[float | None, typer.Option(
+        help="Answer threshold instead of the answerer's own (0: always answer).")] = None,
     compare: Annotated[tuple[Path, Path] | None, typer.Option(help="OLD.json NEW.json: print the deltas.")] = None,
 ) -> None:
     """Evaluate on a question set (EM/F1, abstention, retrieval, citations, latency) or compare two reports."""
@@ -134,7 +136,7 @@ def eval_cmd(
         _fail("--mode must be 'open' or 'gold'")
     try:
         report = run(dataset, corpus=corpus, index_dir=index_dir, limit=limit, seed=seed, mode=mode, out=out,
-                     progress=sys.stderr.isatty(), top_k=top_k, reader=reader,
+                     progress=sys.stderr.isatty(), top_k=top_k, reader=reader, threshold=threshold,
                      articles=[a.strip() for a in articles.split(",") if a.strip()] if articles else None)
     except (RagError, FileNotFoundError, ValueError) as e:
         _fail(str(e))

@@ -42,14 +42,17 @@ class FakeAssistant:
 
     def __init__(self) -> None:
         self.asked: list[tuple[str, list[str] | None]] = []
+        self.thresholds: list[float | None] = []
 
     def retrieve(self, question: str, k: int = 10, doc_ids: list[str] | None = None) -> list[Passage]:
         ids = [d for d in ("iraq", "iraq", "nato") if doc_ids is None or d in doc_ids]
         return [Passage(chunk_id=i, doc_id=d, title=d, start=0, end=len(DOCS[d]), text=DOCS[d], score=1 / (i + 1),
                         rank=i) for i, d in enumerate(ids[:k])]
 
-    def ask(self, question: str, top_k: int = 5, doc_ids: list[str] | None = None) -> Answer:
+    def ask(self, question: str, top_k: int = 5, doc_ids: list[str] | None = None,
+            threshold: float | None = None) -> Answer:
         self.asked.append((question, doc_ids))
+        self.thresholds.append(threshold)
         text, doc = CANNED[question]
         if text is None:
             return Answer(question=question, text=None, score=0.2)
@@ -83,6 +86,8 @@ def test_run_scores_and_writes_reports(dataset: Path, tmp_path: Path) -> None:
     assert report["recall@1"] == pytest.approx(100 / 3) and report["recall@5"] == 100.0
     assert report["mrr"] == pytest.approx((0.5 + 1 + 0.5) / 3)
     assert report["citation_accuracy"] == 100.0  # both answered answerable ones cite their gold doc
+    # the wrong answer's quote (the whole iraq text) still holds the gold answer
+    assert report["quote_hit"] == 100.0
     preds = {p["id"]: p for p in report["predictions"]}
     assert preds["q-abstain"]["prediction"] is None and preds["q-abstain"]["em"] == 1
     assert preds["q-wrong"]["retrieved_doc_ids"] == ["iraq", "nato"]
@@ -93,6 +98,13 @@ def test_run_scores_and_writes_reports(dataset: Path, tmp_path: Path) -> None:
     assert "| EM | 50.0 |" in md and "Worst failures" in md and "q-wrong" in md
     assert (out.parent / "REPORT-calibration.png").stat().st_size > 0
     assert (out.parent / "REPORT-latency.png").stat().st_size > 0
+
+
+def test_threshold_reaches_ask(dataset: Path) -> None:
+    qa = FakeAssistant()
+    report = run(dataset, progress=False, assistant=qa, write_report=False, threshold=0.0)
+    assert qa.thresholds == [0.0] * 4 and report["meta"]["threshold"] == 0.0
+    assert not any("error" in p for p in report["predictions"])
 
 
 def test_gold_mode_restricts_ask_to_the_gold_document(dataset: Path, tmp_path: Path) -> None:

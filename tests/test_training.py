@@ -153,6 +153,30 @@ def test_squad_metrics() -> None:
     assert choose_threshold(raw, exs3, prior=1 / 3)[0] > 0.25
 
 
+def test_schedules_from_log_follow_an_extended_run(tmp_path: Path) -> None:
+    from rag.training.export import _training_command
+    from rag.training.reader import schedules_from_log
+
+    log = tmp_path / "train.log"
+    log.write_text(
+        "2026-11-23 01:00:00,000 INFO schedule: 10 steps/epoch, 20 steps total, config {}\n"
+        "2026-11-23 01:00:10,000 INFO step 10/20 epoch 1.00 loss 2.0\n"
+        "2026-11-23 01:01:00,000 INFO schedule: 10 steps/epoch, 20 steps total, config {}\n"
+        "2026-11-23 01:01:01,000 INFO resumed from x/checkpoint.pt at step 10\n"
+        "2026-11-23 01:01:10,000 INFO step 20/20 epoch 2.00 loss 1.5\n"
+        "2026-11-23 02:00:00,000 INFO schedule: 10 steps/epoch, 40 steps total, config {}\n"
+        "2026-11-23 02:00:01,000 INFO resumed from x/checkpoint.pt at step 20\n"
+        "2026-11-23 02:00:10,000 INFO step 30/40 epoch 3.00 loss 1.2\n"
+        "2026-11-23 02:00:20,000 INFO step 40/40 epoch 4.00 loss 1.1\n"
+    )
+    assert schedules_from_log(log) == [
+        {"steps_per_epoch": 10, "total": 20, "first": 0, "last": 20},
+        {"steps_per_epoch": 10, "total": 40, "first": 20, "last": 40},
+    ]
+    cmd = _training_command(TrainConfig(out=str(tmp_path), epochs=4.0)).splitlines()
+    assert len(cmd) == 2 and "--epochs 2 --resume" in cmd[0] and "--epochs 4 --resume" in cmd[1]
+
+
 def test_main_reports_missing_data(tmp_path: Path) -> None:
     assert main(["--out", str(tmp_path / "run"), "--train-file", str(tmp_path / "absent.json")]) == 2
 

@@ -27,7 +27,7 @@ from typing import Any
 
 from rag.reader import ONNX_FILE, READER_CONFIG, Backend, SpanReader, accepts, answer_ratio, normalize_answer
 from rag.schema import Passage
-from rag.training.reader import QAExample, TrainConfig, load_splits
+from rag.training.reader import QAExample, TrainConfig, load_splits, schedules_from_log
 
 log = logging.getLogger("rag.training.reader")
 
@@ -328,14 +328,26 @@ def evaluate_and_export(final_dir: Path, export_dir: Path, cfg: TrainConfig) -> 
 
 # ----------------------------------------------------------------------------------- model card
 def _training_command(cfg: TrainConfig) -> str:
-    parts = ["python -m rag.training.reader", f"--out {cfg.out}"]
+    """The training command(s) that made ``cfg.out``: one per schedule in its log (a resume with more
+    ``--epochs`` extends the schedule: the learning rate then decays from where the longer schedule
+    would be to zero at the new end)."""
     d = TrainConfig()
-    for name in ("max_len", "stride", "batch_size", "lr", "epochs", "threads", "seed"):
-        v = getattr(cfg, name)
-        if v != getattr(d, name):
-            parts.append(f"--{name.replace('_', '-')} {v}")
-    parts.append("--resume")
-    return " ".join(parts)
+    schedules = schedules_from_log(Path(cfg.out) / "train.log") or [{"total": 0}]
+    lines = []
+    for sch in schedules:
+        parts = ["python -m rag.training.reader", f"--out {cfg.out}"]
+        for name in ("max_len", "stride", "batch_size", "lr", "threads", "seed"):
+            v = getattr(cfg, name)
+            if v != getattr(d, name):
+                parts.append(f"--{name.replace('_', '-')} {v}")
+        epochs = sch["total"] / sch["steps_per_epoch"] if sch.get("steps_per_epoch") else cfg.epochs
+        if len(schedules) > 1 or epochs != d.epochs:
+            parts.append(f"--epochs {epochs:g}")
+        parts.append("--resume")
+        if len(schedules) > 1:
+            parts.append(f"   # steps {sch['first'] + 1}-{sch['last']} of {sch['total']}")
+        lines.append(" ".join(parts))
+    return "\n".join(lines)
 
 
 def _own(bk: dict[str, Any], name: str) -> str:
@@ -399,7 +411,7 @@ Training: {meta.get('train_questions', '?')} questions ({meta.get('train_no_answ
 {t['NoAns_total']} unanswerable).
 
 ## Training
-Exact command (from the project root; `--resume` continues from `runs/reader/checkpoint.pt`):
+Exact commands (from the project root; `--resume` continues from `{cfg.out}/checkpoint.pt`):
 
 ```
 {cmd}

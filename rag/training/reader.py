@@ -464,6 +464,35 @@ def training_seconds_from_log(path: Path) -> float:
     return round(total, 1)
 
 
+def schedules_from_log(path: Path) -> list[dict[str, int]]:
+    """The schedules a run folder was trained under, oldest first, from ``train.log``: one entry per
+    change of the total step count (a resume with more ``--epochs`` extends the schedule), with the
+    steps per epoch, the total and the first and last step trained under it."""
+    import re as _re
+
+    out: list[dict[str, int]] = []
+    if not path.exists():
+        return out
+    cur: dict[str, int] | None = None
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        m = _re.search(r" INFO schedule: (\d+) steps/epoch, (\d+) steps total", line)
+        if m:
+            cur = {"steps_per_epoch": int(m.group(1)), "total": int(m.group(2)), "first": 0, "last": -1}
+            continue
+        m = _re.search(r" INFO resumed from .* at step (\d+)", line)
+        if m and cur is not None:
+            cur["first"] = int(m.group(1))
+            continue
+        m = _re.search(r" INFO step (\d+)/(\d+) ", line)
+        if m and cur is not None:
+            step = int(m.group(1))
+            if out and out[-1]["total"] == cur["total"]:
+                out[-1]["last"] = step
+            else:
+                out.append({**cur, "last": step})
+    return out
+
+
 def final_from_checkpoint(out: Path, base_model: str | None = None) -> Path:
     """Write ``<out>/final`` from ``<out>/checkpoint.pt`` (e.g. when a run had to stop early)."""
     import torch
