@@ -216,6 +216,9 @@ def test_training_smoke_and_resume(files: list[str], tmp_path: Path) -> None:
     report = evaluate_and_export(final, export, cfg)
     assert set(report["backends"]) == {"torch", "torch-int8", "onnx"}
     assert all("at_threshold" in b for b in report["backends"].values()), report["backends"]
+    # the shipped rule was chosen end to end (retrieval over the paragraphs) and is what the folder says
+    assert report["open"]["threshold"] == pytest.approx(report["threshold"], abs=1e-6)
+    assert report["open"]["answer_ratio"] in (0.5, 0.4, 0.3, 0.2, 0.1)
     card = (export / "README.md").read_text()
     assert "python -m rag.training.reader" in card and "CC BY-SA 4.0" in card and "Apache-2.0" in card
     settings = json.loads((export / "reader_config.json").read_text())
