@@ -153,6 +153,29 @@ def test_squad_metrics() -> None:
     assert choose_threshold(raw, exs3, prior=1 / 3)[0] > 0.25
 
 
+def test_hard_negatives_pick_related_paragraphs_without_the_answer() -> None:
+    from rag.training.reader import QAExample, hard_negatives
+
+    gold = "The tower was built in 1889 for the fair."
+    related = "The tower is painted every seven years; the tower is 330 metres tall."
+    has_answer = "Visitors in 1889 climbed the stairs."
+    other = "Paris has many bridges."
+    ex = [
+        QAExample("q1", "T", gold, "When was the tower built?", ["1889"], [gold.index("1889")]),
+        QAExample("q2", "T", related, "How tall is the tower?", ["330 metres"], [related.index("330")]),
+        QAExample("q3", "T", has_answer, "Who climbed?", ["Visitors"], [0]),
+        QAExample("q4", "T", other, "What does Paris have?", [], []),  # unanswerable: no negatives
+        QAExample("q5", "U", "Another article entirely, about towers.", "What is this about?", ["towers"], [31]),
+    ]
+    negs = hard_negatives(ex, per_question=1)
+    by_q = {n.qid: n for n in negs}
+    assert by_q["q1-neg0"].context == related  # most shared words, and no "1889"
+    assert all(n.is_impossible and n.title == "T" and n.question for n in negs if n.qid != "q5-neg0")
+    assert "q4-neg0" not in by_q and "q5-neg0" not in by_q  # no other paragraph in article U
+    assert all("1889" not in n.context for n in negs if n.qid.startswith("q1"))
+    assert hard_negatives(ex, 0) == []
+
+
 def test_schedules_from_log_follow_an_extended_run(tmp_path: Path) -> None:
     from rag.training.export import _training_command
     from rag.training.reader import schedules_from_log

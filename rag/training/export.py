@@ -421,11 +421,19 @@ def _training_command(cfg: TrainConfig) -> str:
     ``--epochs`` extends the schedule: the learning rate then decays from where the longer schedule
     would be to zero at the new end)."""
     d = TrainConfig()
-    schedules = schedules_from_log(Path(cfg.out) / "train.log") or [{"total": 0}]
     lines = []
+    base = Path(cfg.base_model) if cfg.base_model else None
+    if base is not None and (base.parent / "train_meta.json").exists():
+        # continued from another run's final model: that run's commands come first
+        base_cfg = json.loads((base.parent / "train_meta.json").read_text()).get("config", {})
+        known = {k: v for k, v in base_cfg.items() if k in TrainConfig.__dataclass_fields__}
+        lines.append(_training_command(TrainConfig(**known)))
+    schedules = schedules_from_log(Path(cfg.out) / "train.log") or [{"total": 0}]
     for sch in schedules:
         parts = ["python -m rag.training.reader", f"--out {cfg.out}"]
-        for name in ("max_len", "stride", "batch_size", "lr", "threads", "seed"):
+        if cfg.base_model:
+            parts.append(f"--base-model {cfg.base_model}")
+        for name in ("max_len", "stride", "batch_size", "lr", "hard_negatives", "threads", "seed"):
             v = getattr(cfg, name)
             if v != getattr(d, name):
                 parts.append(f"--{name.replace('_', '-')} {v}")
@@ -445,6 +453,15 @@ def _own(bk: dict[str, Any], name: str) -> str:
         return "(not measured)"
     return (f"EM {m['exact']:.2f}, F1 {m['f1']:.2f} (HasAns {m['HasAns_exact']:.2f} / {m['HasAns_f1']:.2f}, "
             f"NoAns {m['NoAns_accuracy']:.2f})")
+
+
+def _negatives(meta: dict[str, Any], cfg: TrainConfig) -> str:
+    n = meta.get("train_hard_negatives") or 0
+    if not n:
+        return ""
+    return (f" (the unanswerable ones include {n} hard negatives: each answerable question paired with the "
+            f"{cfg.hard_negatives} paragraph(s) of its article sharing most words with it and holding no "
+            f"gold answer, `--hard-negatives {cfg.hard_negatives}`)")
 
 
 def _fmt(m: dict[str, Any]) -> str:
@@ -526,8 +543,8 @@ License: CC BY-SA 4.0.  Questions present in both files (same question text and 
 Held out for validation, never trained on (whole articles, chosen deterministically: among articles in
 both files, the {cfg.holdout_count} with the smallest SHA-1 of the title): **{', '.join(report['holdout_titles'])}**.
 Training: {meta.get('train_questions', '?')} questions ({meta.get('train_no_answer', '?')} unanswerable),
-{meta.get('train_windows', '?')} windows; validation: {t['total']} questions ({t['HasAns_total']} answerable,
-{t['NoAns_total']} unanswerable).
+{meta.get('train_windows', '?')} windows{_negatives(meta, cfg)};
+validation: {t['total']} questions ({t['HasAns_total']} answerable, {t['NoAns_total']} unanswerable).
 
 ## Training
 Exact commands (from the project root; `--resume` continues from `{cfg.out}/checkpoint.pt`):

@@ -148,6 +148,40 @@ class Features:
         return len(self.input_ids)
 
 
+def _words(text: str) -> set[str]:
+    import re
+
+    return {w for w in re.findall(r"[a-z0-9]+", text.lower()) if len(w) > 2}
+
+
+def hard_negatives(examples: Sequence[QAExample], per_question: int = 1) -> list[QAExample]:
+    """No-answer examples for open-domain reading: each answerable question paired with the other
+    paragraphs of its article that share the most words with it (what a retriever would also return)
+    and hold none of its gold answers. The reader then learns to abstain on a related passage that
+    does not answer, not only on SQuAD 2.0's adversarial questions."""
+    if per_question <= 0:
+        return []
+    by_title: dict[str, list[str]] = {}
+    for ex in examples:
+        paras = by_title.setdefault(ex.title, [])
+        if ex.context not in paras:
+            paras.append(ex.context)
+    words = {c: _words(c) for paras in by_title.values() for c in paras}
+    out: list[QAExample] = []
+    for ex in examples:
+        if ex.is_impossible:
+            continue
+        q = _words(ex.question)
+        answers = [a.lower() for a in ex.answers if a.strip()]
+        others = [c for c in by_title[ex.title]
+                  if c != ex.context and not any(a in c.lower() for a in answers)]
+        others.sort(key=lambda c: (-len(q & words[c]), by_title[ex.title].index(c)))
+        for n, ctx in enumerate(others[:per_question]):
+            out.append(QAExample(qid=f"{ex.qid}-neg{n}", title=ex.title, context=ctx, question=ex.question,
+                                 answers=[], answer_starts=[], source="hard-negative"))
+    return out
+
+
 def _locate_answer(ex: QAExample) -> tuple[int, int] | None:
     """Character span of the first gold answer, checked against the context."""
     for text, start in zip(ex.answers, ex.answer_starts, strict=True):
@@ -260,6 +294,7 @@ class TrainConfig:
     max_steps: int = 0  # >0: stop after this many steps (smoke tests)
     max_examples: int = 0  # >0: use only the first N training examples (smoke tests)
     negative_window_keep: float = 1.0
+    hard_negatives: int = 0  # >0: per answerable question, this many related paragraphs as no-answer
     freeze_word_embeddings: bool = True  # saves optimizer work on the 11.7M-parameter vocabulary matrix
     save_every: int = 100
     seed: int = 13
@@ -313,6 +348,10 @@ def train(cfg: TrainConfig) -> Path:
     train_ex, val_ex, titles = load_splits(cfg.train_files, cfg.holdout_titles or None, cfg.holdout_count)
     if cfg.max_examples > 0:
         train_ex = train_ex[: cfg.max_examples]
+    negatives = hard_negatives(train_ex, cfg.hard_negatives)
+    if negatives:
+        log.info("hard negatives: %d (related paragraphs of the same article without the answer)", len(negatives))
+        train_ex = train_ex + negatives
     n_imp = sum(e.is_impossible for e in train_ex)
     log.info(
         "data: %d train questions (%d no-answer), %d validation questions in held-out articles %s",
@@ -428,6 +467,7 @@ def train(cfg: TrainConfig) -> Path:
         "holdout_titles": titles,
         "train_questions": len(train_ex),
         "train_no_answer": n_imp,
+        "train_hard_negatives": len(negatives),
         "val_questions": len(val_ex),
         "train_windows": len(feats),
         "steps": step,
@@ -540,6 +580,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-steps", type=int, default=0)
     p.add_argument("--max-examples", type=int, default=0)
     p.add_argument("--negative-window-keep", type=float, default=d.negative_window_keep)
+    p.add_argument("--hard-negatives", type=int, default=d.hard_negatives,
+                   help="per answerable question, this many related paragraphs of its article as no-answer examples")
     p.add_argument(
         "--train-word-embeddings",
         action="store_true",
@@ -583,6 +625,7 @@ def main(argv: list[str] | None = None) -> int:
         max_steps=args.max_steps,
         max_examples=args.max_examples,
         negative_window_keep=args.negative_window_keep,
+        hard_negatives=args.hard_negatives,
         freeze_word_embeddings=not args.train_word_embeddings,
         save_every=args.save_every,
         seed=args.seed,
