@@ -455,6 +455,17 @@ def _own(bk: dict[str, Any], name: str) -> str:
             f"NoAns {m['NoAns_accuracy']:.2f})")
 
 
+def _export_args(cfg: TrainConfig) -> str:
+    """The options the export needs to describe the run as trained (the card quotes them)."""
+    d = TrainConfig()
+    out = f" --base-model {cfg.base_model}" if cfg.base_model else ""
+    if cfg.epochs != d.epochs:
+        out += f" --epochs {cfg.epochs:g}"
+    if cfg.hard_negatives != d.hard_negatives:
+        out += f" --hard-negatives {cfg.hard_negatives}"
+    return out
+
+
 def _negatives(meta: dict[str, Any], cfg: TrainConfig) -> str:
     n = meta.get("train_hard_negatives") or 0
     if not n:
@@ -542,16 +553,16 @@ SQuAD-format files `../shared/data/squad-v1.1-dev-a.json` (SQuAD v1.1 dev, half 
 License: CC BY-SA 4.0.  Questions present in both files (same question text and paragraph) are kept once.
 Held out for validation, never trained on (whole articles, chosen deterministically: among articles in
 both files, the {cfg.holdout_count} with the smallest SHA-1 of the title): **{', '.join(report['holdout_titles'])}**.
-Training: {meta.get('train_questions', '?')} questions ({meta.get('train_no_answer', '?')} unanswerable),
-{meta.get('train_windows', '?')} windows{_negatives(meta, cfg)};
-validation: {t['total']} questions ({t['HasAns_total']} answerable, {t['NoAns_total']} unanswerable).
+Training: {meta.get('train_questions', '?')} questions ({meta.get('train_no_answer', '?')} unanswerable), \
+{meta.get('train_windows', '?')} windows{_negatives(meta, cfg)}.
+Validation: {t['total']} questions ({t['HasAns_total']} answerable, {t['NoAns_total']} unanswerable).
 
 ## Training
 Exact commands (from the project root; `--resume` continues from `{cfg.out}/checkpoint.pt`):
 
 ```
 {cmd}
-python -m rag.training.reader --out {cfg.out} --skip-train --export rag/models/reader-minilm
+python -m rag.training.reader --out {cfg.out}{_export_args(cfg)} --skip-train --export rag/models/reader-minilm
 ```
 
 Hyper-parameters: max length {cfg.max_len} tokens, window overlap (stride) {cfg.stride}, batch {cfg.batch_size},
