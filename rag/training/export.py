@@ -455,6 +455,17 @@ def _own(bk: dict[str, Any], name: str) -> str:
             f"NoAns {m['NoAns_accuracy']:.2f})")
 
 
+def _base_time(cfg: TrainConfig) -> str:
+    """For a run continued from another run's model: that run's training time too."""
+    base = Path(cfg.base_model) if cfg.base_model else None
+    if base is None or not (base.parent / "train_meta.json").exists():
+        return ""
+    meta = json.loads((base.parent / "train_meta.json").read_text())
+    secs = float(meta.get("train_seconds_total", 0.0))
+    return (f" (these hyper-parameters are this last stage's; it started from `{cfg.base_model}`, "
+            f"trained for {meta.get('steps', '?')} steps in {secs / 60:.0f} min as the first commands say)")
+
+
 def _export_args(cfg: TrainConfig) -> str:
     """The options the export needs to describe the run as trained (the card quotes them)."""
     d = TrainConfig()
@@ -569,7 +580,7 @@ Hyper-parameters: max length {cfg.max_len} tokens, window overlap (stride) {cfg.
 AdamW lr {cfg.lr:g} (weight decay {cfg.weight_decay:g}), linear warm-up {cfg.warmup:.0%} then linear decay,
 {cfg.epochs:g} epochs ({meta.get('steps', '?')} steps), word-embedding matrix frozen, gradient clipping 1.0,
 seed {cfg.seed}, {cfg.threads} CPU thread(s).  Windows of an answerable question that do not contain the answer
-are no-answer targets ([CLS]).  Training time: {secs / 60:.0f} min on 2 shared CPU cores.
+are no-answer targets ([CLS]).  Training time: {secs / 60:.0f} min on 2 shared CPU cores{_base_time(cfg)}.
 
 ## Decision rule
 The reader answers with its best span only if the span's score is at least **{report['threshold']:.4f}**
