@@ -177,9 +177,10 @@ def _best_threshold(
 OPEN_RATIOS = (0.5, 0.4, 0.3, 0.2, 0.1)  # answer ratios tried end to end (0.5: the plain comparison)
 
 
-def paragraph_corpus(examples: Sequence[QAExample], folder: Path) -> Path:
+def paragraph_corpus(examples: Sequence[QAExample], folder: Path) -> tuple[Path, int]:
     """Every distinct paragraph of ``examples`` as one JSONL document (``<title>-<n>``), for open-mode
-    calibration over the whole collection; written atomically, only when it changes."""
+    calibration over the whole collection; written atomically, only when it changes. Returns the
+    corpus folder and the number of paragraphs."""
     from rag.files import atomic_write_bytes
 
     seen: dict[str, str] = {}
@@ -197,7 +198,7 @@ def paragraph_corpus(examples: Sequence[QAExample], folder: Path) -> Path:
     data = ("\n".join(lines) + "\n").encode("utf-8")
     if not path.exists() or path.read_bytes() != data:
         atomic_write_bytes(path, data)
-    return folder
+    return folder, len(lines)
 
 
 def open_predictions(
@@ -305,7 +306,7 @@ def evaluate_and_export(final_dir: Path, export_dir: Path, cfg: TrainConfig,
     if (run_dir / "train_meta.json").exists():
         meta = json.loads((run_dir / "train_meta.json").read_text())
     titles = meta.get("holdout_titles") or cfg.holdout_titles or None
-    _, val, titles = load_splits(cfg.train_files, titles, cfg.holdout_count)
+    train, val, titles = load_splits(cfg.train_files, titles, cfg.holdout_count)
     log.info("validation: %d questions from %s", len(val), titles)
 
     export_fp16(final_dir, export_dir)
@@ -379,8 +380,7 @@ def evaluate_and_export(final_dir: Path, export_dir: Path, cfg: TrainConfig,
         # The rule the assistant applies is chosen the way it is used: end to end, top-5 passages
         # retrieved over every paragraph (retrieval-weighted spans, no-answer over several passages).
         try:
-            train, _, _ = load_splits(cfg.train_files, titles, cfg.holdout_count)
-            corpus = paragraph_corpus(list(train) + list(val), run_dir / "calibration" / "corpus")
+            corpus, n_paragraphs = paragraph_corpus(list(train) + list(val), run_dir / "calibration" / "corpus")
             t0 = time.time()
             raw_open = open_predictions(export_dir, corpus, run_dir / "calibration" / "index", val)
             t_open, r_open, at_open = choose_threshold(raw_open, val, ratios=OPEN_RATIOS)
@@ -389,7 +389,7 @@ def evaluate_and_export(final_dir: Path, export_dir: Path, cfg: TrainConfig,
                 "at_gold_threshold": summarize(apply_threshold(raw_open, settings["threshold"],
                                                                settings["answer_ratio"]), val),
                 "always_answer": summarize(apply_threshold(raw_open, 0.0, 0.0), val),
-                "paragraphs": sum(1 for _ in (corpus / "paragraphs.jsonl").open(encoding="utf-8")),
+                "paragraphs": n_paragraphs,
                 "seconds": round(time.time() - t0, 1),
             }
             gold_raw = raws["onnx" if ship_onnx else "torch"]
@@ -416,16 +416,37 @@ def evaluate_and_export(final_dir: Path, export_dir: Path, cfg: TrainConfig,
 
 
 # ----------------------------------------------------------------------------------- model card
+def _base_run_meta(cfg: TrainConfig) -> dict[str, Any] | None:
+    """``train_meta.json`` of the run whose final model ``cfg.base_model`` is, if it is one of ours."""
+    base = Path(cfg.base_model) if cfg.base_model else None
+    if base is None or not (base.parent / "train_meta.json").exists():
+        return None
+    meta: dict[str, Any] = json.loads((base.parent / "train_meta.json").read_text())
+    return meta
+
+
+def _changed_flags(cfg: TrainConfig, names: Sequence[str]) -> list[str]:
+    """``--name value`` for each of ``names`` whose value differs from the default."""
+    d = TrainConfig()
+    out = []
+    for name in names:
+        v = getattr(cfg, name)
+        if v != getattr(d, name):
+            value = f"{v:g}" if isinstance(v, float) else str(v)
+            out.append(f"--{name.replace('_', '-')} {value}")
+    return out
+
+
 def _training_command(cfg: TrainConfig) -> str:
     """The training command(s) that made ``cfg.out``: one per schedule in its log (a resume with more
     ``--epochs`` extends the schedule: the learning rate then decays from where the longer schedule
     would be to zero at the new end)."""
     d = TrainConfig()
     lines = []
-    base = Path(cfg.base_model) if cfg.base_model else None
-    if base is not None and (base.parent / "train_meta.json").exists():
+    base_meta = _base_run_meta(cfg)
+    if base_meta is not None:
         # continued from another run's final model: that run's commands come first
-        base_cfg = json.loads((base.parent / "train_meta.json").read_text()).get("config", {})
+        base_cfg = base_meta.get("config", {})
         known = {k: v for k, v in base_cfg.items() if k in TrainConfig.__dataclass_fields__}
         lines.append(_training_command(TrainConfig(**known)))
     schedules = schedules_from_log(Path(cfg.out) / "train.log") or [{"total": 0}]
@@ -433,10 +454,7 @@ def _training_command(cfg: TrainConfig) -> str:
         parts = ["python -m rag.training.reader", f"--out {cfg.out}"]
         if cfg.base_model:
             parts.append(f"--base-model {cfg.base_model}")
-        for name in ("max_len", "stride", "batch_size", "lr", "hard_negatives", "threads", "seed"):
-            v = getattr(cfg, name)
-            if v != getattr(d, name):
-                parts.append(f"--{name.replace('_', '-')} {v}")
+        parts += _changed_flags(cfg, ("max_len", "stride", "batch_size", "lr", "hard_negatives", "threads", "seed"))
         epochs = sch["total"] / sch["steps_per_epoch"] if sch.get("steps_per_epoch") else cfg.epochs
         if len(schedules) > 1 or epochs != d.epochs:
             parts.append(f"--epochs {epochs:g}")
@@ -449,18 +467,14 @@ def _training_command(cfg: TrainConfig) -> str:
 
 def _own(bk: dict[str, Any], name: str) -> str:
     m = bk.get(name, {}).get("own_best")
-    if not m:
-        return "(not measured)"
-    return (f"EM {m['exact']:.2f}, F1 {m['f1']:.2f} (HasAns {m['HasAns_exact']:.2f} / {m['HasAns_f1']:.2f}, "
-            f"NoAns {m['NoAns_accuracy']:.2f})")
+    return _fmt(m) if m else "(not measured)"
 
 
 def _base_time(cfg: TrainConfig) -> str:
     """For a run continued from another run's model: that run's training time too."""
-    base = Path(cfg.base_model) if cfg.base_model else None
-    if base is None or not (base.parent / "train_meta.json").exists():
+    meta = _base_run_meta(cfg)
+    if meta is None:
         return ""
-    meta = json.loads((base.parent / "train_meta.json").read_text())
     secs = float(meta.get("train_seconds_total", 0.0))
     return (f" (these hyper-parameters are this last stage's; it started from `{cfg.base_model}`, "
             f"trained for {meta.get('steps', '?')} steps in {secs / 60:.0f} min as the first commands say)")
@@ -468,13 +482,9 @@ def _base_time(cfg: TrainConfig) -> str:
 
 def _export_args(cfg: TrainConfig) -> str:
     """The options the export needs to describe the run as trained (the card quotes them)."""
-    d = TrainConfig()
-    out = f" --base-model {cfg.base_model}" if cfg.base_model else ""
-    if cfg.epochs != d.epochs:
-        out += f" --epochs {cfg.epochs:g}"
-    if cfg.hard_negatives != d.hard_negatives:
-        out += f" --hard-negatives {cfg.hard_negatives}"
-    return out
+    flags = ([f"--base-model {cfg.base_model}"] if cfg.base_model else []) + _changed_flags(
+        cfg, ("epochs", "hard_negatives"))
+    return "".join(f" {f}" for f in flags)
 
 
 def _negatives(meta: dict[str, Any], cfg: TrainConfig) -> str:

@@ -23,6 +23,7 @@ import logging
 import math
 import os
 import random
+import re
 import sys
 import time
 from collections.abc import Sequence
@@ -149,8 +150,6 @@ class Features:
 
 
 def _words(text: str) -> set[str]:
-    import re
-
     return {w for w in re.findall(r"[a-z0-9]+", text.lower()) if len(w) > 2}
 
 
@@ -175,7 +174,7 @@ def hard_negatives(examples: Sequence[QAExample], per_question: int = 1) -> list
         answers = [a.lower() for a in ex.answers if a.strip()]
         others = [c for c in by_title[ex.title]
                   if c != ex.context and not any(a in c.lower() for a in answers)]
-        others.sort(key=lambda c: (-len(q & words[c]), by_title[ex.title].index(c)))
+        others.sort(key=lambda c: -len(q & words[c]))  # stable: ties keep the article's order
         for n, ctx in enumerate(others[:per_question]):
             out.append(QAExample(qid=f"{ex.qid}-neg{n}", title=ex.title, context=ctx, question=ex.question,
                                  answers=[], answer_starts=[], source="hard-negative"))
@@ -508,22 +507,20 @@ def schedules_from_log(path: Path) -> list[dict[str, int]]:
     """The schedules a run folder was trained under, oldest first, from ``train.log``: one entry per
     change of the total step count (a resume with more ``--epochs`` extends the schedule), with the
     steps per epoch, the total and the first and last step trained under it."""
-    import re as _re
-
     out: list[dict[str, int]] = []
     if not path.exists():
         return out
     cur: dict[str, int] | None = None
     for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        m = _re.search(r" INFO schedule: (\d+) steps/epoch, (\d+) steps total", line)
+        m = re.search(r" INFO schedule: (\d+) steps/epoch, (\d+) steps total", line)
         if m:
             cur = {"steps_per_epoch": int(m.group(1)), "total": int(m.group(2)), "first": 0, "last": -1}
             continue
-        m = _re.search(r" INFO resumed from .* at step (\d+)", line)
+        m = re.search(r" INFO resumed from .* at step (\d+)", line)
         if m and cur is not None:
             cur["first"] = int(m.group(1))
             continue
-        m = _re.search(r" INFO step (\d+)/(\d+) ", line)
+        m = re.search(r" INFO step (\d+)/(\d+) ", line)
         if m and cur is not None:
             step = int(m.group(1))
             if out and out[-1]["total"] == cur["total"]:
