@@ -71,8 +71,8 @@ def answer_from_spans(
 ) -> Answer:
     """The reader's best span as the answer, or an abstention when it is not confident enough: the best
     span scores below ``threshold``, or the no-answer score wins (``best / (best + no_answer)`` below
-    ``answer_ratio``; 0.5 is the plain comparison). ``threshold <= 0`` always answers with the best span."""
-    if not spans or (threshold > 0 and not accepts(spans[0].score, no_answer_score, threshold, answer_ratio)):
+    ``answer_ratio``; 0.5 is the plain comparison). Threshold and ratio both 0 always answer."""
+    if not spans or not accepts(spans[0].score, no_answer_score, threshold, answer_ratio):
         return Answer(question=question, text=None, score=float(np.clip(1.0 - no_answer_score, 0, 1)) if spans else 0.0,
                       citations=[], passages=passages, answerer="reader")
     best = spans[0]

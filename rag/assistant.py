@@ -268,8 +268,9 @@ class Assistant:
         if reader is not None:
             spans, no_answer = reader.read(q, passages)
             thr = reader.threshold if threshold is None else threshold
-            ans = answer_from_spans(q, spans, no_answer, passages, snap.store.documents, thr,
-                                    answer_ratio=reader.answer_ratio)
+            # threshold 0 never abstains: with ratio 0 too, the answering rule accepts any best span
+            ratio = reader.answer_ratio if thr > 0 else 0.0
+            ans = answer_from_spans(q, spans, no_answer, passages, snap.store.documents, thr, answer_ratio=ratio)
         else:
             ans = self.sentence_answerer.answer(q, passages, snap.store.documents, threshold, qvec)
         if notice:

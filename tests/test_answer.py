@@ -56,6 +56,7 @@ def test_answer_from_spans_and_abstain() -> None:
     assert low.text is None and low.citations == []
     no = answer_from_spans("q", [_span("Budapest", 0.6)], 0.8, passages, {"d": DOC}, threshold=0.5)
     assert no.text is None
-    # threshold 0: never abstain, however strong the no-answer score
-    always = answer_from_spans("q", [_span("Budapest", 0.01)], 0.99, passages, {"d": DOC}, threshold=0.0)
+    # threshold and ratio 0 (what ask(threshold=0) passes): never abstain, however strong the no-answer score
+    always = answer_from_spans("q", [_span("Budapest", 0.01)], 0.99, passages, {"d": DOC}, threshold=0.0,
+                               answer_ratio=0.0)
     assert always.text == "Budapest" and always.citations[0].quote_start <= TEXT.index("Budapest")

@@ -151,3 +151,7 @@ def test_reader_abstains_when_articles_do_not_say(qa_reader: Assistant, question
     ans = qa_reader.ask(question)
     assert ans.answerer == "reader" and ans.text is None and ans.citations == [] and ans.passages
     check_offsets(qa_reader, ans)
+    # threshold 0 never abstains: the best span comes back, cited and offset-exact
+    forced = qa_reader.ask(question, threshold=0.0)
+    assert forced.text is not None and forced.citations
+    check_offsets(qa_reader, forced)
