@@ -2,8 +2,9 @@
 
 Two answerers share the citation logic:
 
-- ``answer_from_spans`` takes the neural reader's spans: the best span is the answer, and the quote is
-  the whole sentence (or sentences) of the article holding it.
+- ``answer_from_spans`` takes the neural reader's spans (re-scored by ``rerank_by_sentence``: how much of
+  the question their sentence holds): the best span is the answer, and the quote is the whole sentence
+  (or sentences) of the article holding it.
 - ``SentenceAnswerer`` is the fallback when no reader model is available: it picks the sentence that
   best answers the question (embedding similarity, word overlap, and whether the sentence holds the
   kind of thing asked for), quotes it, and narrows it to a short span for who/when/where/how-many
@@ -14,6 +15,7 @@ Both abstain (``text=None``) below a threshold.
 
 from __future__ import annotations
 
+import math
 import re
 import threading
 from collections import OrderedDict
@@ -29,6 +31,10 @@ from rag.reader import accepts
 from rag.schema import Answer, Citation, Document, Passage, Span
 
 SENTENCE_THRESHOLD = 0.40  # tuned on eval/seeds.jsonl with eval/tune_threshold.py; see README
+# How strongly a reader span is scaled by its sentence's share of the question's words, relative to the
+# best sentence of the retrieved passages (``exp(weight * (share - best share))``). Chosen on the reader's
+# held-out SQuAD articles, never on the seed questions: bench/sentence_weight.py; docs/reader.md.
+SENTENCE_WEIGHT = 5.0
 
 
 def sentence_bounds(doc: Document, start: int, end: int) -> tuple[int, int]:
@@ -90,6 +96,47 @@ def answer_from_spans(
             citations.append(other)
     return Answer(question=question, text=best.text, score=float(np.clip(best.score, 0.0, 1.0)),
                   citations=citations, passages=passages, answerer="reader")
+
+
+def question_share(q_stems: set[str], text: str) -> float:
+    """The share of the question's content words (stems) that ``text`` holds."""
+    return len(q_stems & content_stems(text)) / max(1, len(q_stems))
+
+
+def rerank_by_sentence(question: str, spans: list[Span], passages: list[Passage], documents: Mapping[str, Document],
+                       weight: float = SENTENCE_WEIGHT) -> list[Span]:
+    """``spans`` re-scored and re-sorted by how much of the question their sentence holds.
+
+    The reader compares spans within a window well but across passages poorly: a confident span in a
+    sentence about something else can beat the right one. Each span's score is scaled by
+    ``exp(weight * (share - best))``, where ``share`` is the share of the question's content words in the
+    span's sentence and ``best`` the highest share among the sentences of the retrieved passages, so a
+    span in the sentence that best matches the question keeps its score. A lexical signal on purpose:
+    it costs a fraction of a millisecond, where embedding every sentence costs ~400 ms a question on
+    two cores.
+    """
+    if weight <= 0 or not spans:
+        return spans
+    q_stems = content_stems(question)
+    if not q_stems:
+        return spans
+    share: dict[tuple[str, int], float] = {}
+    for p in passages:
+        text = documents[p.doc_id].text
+        for s, e in split_sentences(text):
+            if s < p.end and e > p.start and (p.doc_id, s) not in share:
+                share[(p.doc_id, s)] = question_share(q_stems, text[s:e])
+    best = max(share.values(), default=0.0)
+    out = []
+    for sp in spans:
+        s, e = sentence_bounds(documents[sp.doc_id], sp.start, sp.end)
+        key = (sp.doc_id, s)
+        if key not in share:
+            share[key] = question_share(q_stems, documents[sp.doc_id].text[s:e])
+        w = math.exp(weight * (min(share[key], best) - best))
+        out.append(sp.model_copy(update={"score": sp.score * w}))
+    out.sort(key=lambda sp: -sp.score)
+    return out
 
 
 # ---- the sentence answerer (fallback) ---------------------------------------------------------

@@ -13,17 +13,18 @@ from __future__ import annotations
 import logging
 import threading
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rag.answer import SentenceAnswerer, answer_from_spans
+from rag.answer import SentenceAnswerer, answer_from_spans, rerank_by_sentence
 from rag.embedding import Embedder
 from rag.errors import EmptyQuestion, UnknownDocument
 from rag.indexer import IndexReport, Progress, add_files, check_compatible, index_lock, update_index
+from rag.reader import ReaderUnavailable
 from rag.retriever import Retriever
-from rag.schema import Answer, Document, Passage
+from rag.schema import Answer, Document, Passage, Span
 from rag.store import ChunkingConfig, IndexStore
 
 log = logging.getLogger(__name__)
@@ -52,7 +53,7 @@ def load_reader(reader: str | None) -> Any:
     """A span reader for ``reader`` ("default", a path or a hub id), or None for the sentence fallback."""
     if reader is None or reader in {"none", "sentence"}:
         return None
-    from rag.reader import ReaderUnavailable, SpanReader
+    from rag.reader import SpanReader
 
     if reader == DEFAULT_READER:
         try:
@@ -254,6 +255,18 @@ class Assistant:
         q, _ = clean_question(question)
         return self._snap.retriever.retrieve(q, k=k, doc_ids=doc_ids)
 
+    def read(self, question: str, passages: list[Passage]) -> tuple[list[Span], float]:
+        """What ``ask`` decides on: the reader's candidate spans in ``passages``, re-scored by how much of
+        the question their sentence holds, best first, and the no-answer score. Needs a span reader."""
+        if self.reader is None:
+            raise ReaderUnavailable("this assistant answers with the sentence fallback: no span reader")
+        return self._read(question, passages, self._snap.store.documents)
+
+    def _read(self, question: str, passages: list[Passage],
+              documents: Mapping[str, Document]) -> tuple[list[Span], float]:
+        spans, no_answer = self.reader.read(question, passages)
+        return rerank_by_sentence(question, spans, passages, documents), no_answer
+
     def ask(self, question: str, top_k: int = 5, doc_ids: list[str] | None = None,
             threshold: float | None = None) -> Answer:
         """A short verbatim answer with citations, or ``text=None`` when the articles do not say.
@@ -266,7 +279,7 @@ class Assistant:
         passages = snap.retriever.retrieve(q, k=top_k, doc_ids=doc_ids, query_vector=qvec)
         reader = self.reader
         if reader is not None:
-            spans, no_answer = reader.read(q, passages)
+            spans, no_answer = self._read(q, passages, snap.store.documents)
             thr = reader.threshold if threshold is None else threshold
             # threshold 0 never abstains: with ratio 0 too, the answering rule accepts any best span
             ratio = reader.answer_ratio if thr > 0 else 0.0

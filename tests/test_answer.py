@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from rag.answer import answer_from_spans, narrow, question_type, sentence_bounds
+import math
+
+from rag.answer import answer_from_spans, narrow, question_type, rerank_by_sentence, sentence_bounds
 from rag.ingest import make_document
 from rag.schema import Passage, Span
 
@@ -60,3 +62,19 @@ def test_answer_from_spans_and_abstain() -> None:
     always = answer_from_spans("q", [_span("Budapest", 0.01)], 0.99, passages, {"d": DOC}, threshold=0.0,
                                answer_ratio=0.0)
     assert always.text == "Budapest" and always.citations[0].quote_start <= TEXT.index("Budapest")
+
+
+def test_rerank_by_sentence() -> None:
+    """A span in the sentence holding most of the question's words overtakes a likelier span elsewhere;
+    the best-matching sentence's span keeps its score; offsets and texts are untouched."""
+    passages = [Passage(chunk_id=0, doc_id="d", title=DOC.title, start=0, end=len(TEXT), text=TEXT, score=1.0)]
+    spans = [_span("Gen. John Craddock", 0.6), _span("Budapest", 0.3)]
+    q = "Where has it met?"  # one content word, "met": only the last sentence holds it
+    ranked = rerank_by_sentence(q, spans, passages, {"d": DOC}, weight=5.0)
+    assert [sp.text for sp in ranked] == ["Budapest", "Gen. John Craddock"]
+    assert ranked[0].score == 0.3
+    assert math.isclose(ranked[1].score, 0.6 * math.exp(-5.0 * 1.0))  # its sentence shares none of them
+    for sp in ranked:
+        assert TEXT[sp.start : sp.end] == sp.text
+    assert rerank_by_sentence(q, spans, passages, {"d": DOC}, weight=0.0) == spans
+    assert rerank_by_sentence("the of?", spans, passages, {"d": DOC}) == spans  # no content words: unchanged

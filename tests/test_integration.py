@@ -11,6 +11,7 @@ import pytest
 
 from rag import Answer, Assistant
 from rag.errors import EmptyQuestion
+from rag.reader import ReaderUnavailable
 
 pytestmark = pytest.mark.slow
 
@@ -155,3 +156,20 @@ def test_reader_abstains_when_articles_do_not_say(qa_reader: Assistant, question
     forced = qa_reader.ask(question, threshold=0.0)
     assert forced.text is not None and forced.citations
     check_offsets(qa_reader, forced)
+
+
+def test_read_rescoring_by_sentence(qa_reader: Assistant, qa: Assistant) -> None:
+    """``read`` is what ``ask`` decides on: the reader alone prefers a span from a sentence about something
+    else ("United Nations"); re-scored by the question's words in each span's sentence, the right one wins."""
+    question = "Which body is in charge of civilian affairs in Iraq?"
+    passages = qa_reader.retrieve(question, k=5)
+    raw, _ = qa_reader.reader.read(question, passages)
+    spans, no_answer = qa_reader.read(question, passages)
+    assert "Coalition Provisional Authority" not in raw[0].text
+    assert "Coalition Provisional Authority" in spans[0].text and 0.0 <= no_answer <= 1.0
+    assert [s.score for s in spans] == sorted((s.score for s in spans), reverse=True)
+    for s in spans:
+        assert qa_reader.document(s.doc_id).text[s.start : s.end] == s.text
+    assert qa_reader.ask(question, threshold=0.0).text == spans[0].text
+    with pytest.raises(ReaderUnavailable):
+        qa.read(question, passages)  # the sentence fallback has no spans

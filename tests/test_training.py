@@ -261,3 +261,44 @@ def test_real_data_splits_are_disjoint() -> None:
     assert sum(e.is_impossible for e in val_ex) > 100 and sum(not e.is_impossible for e in val_ex) > 100
     keys = [(" ".join(e.question.split()).lower(), e.context) for e in train_ex + val_ex]
     assert len(keys) == len(set(keys))
+
+
+def _member(root: Path, name: str, value: float, titles: list[str]) -> Path:
+    import torch
+    from safetensors.torch import save_file
+
+    final = root / name / "final"
+    final.mkdir(parents=True)
+    save_file({"w": torch.full((2, 3), value), "b": torch.tensor([value, -value])}, str(final / "model.safetensors"))
+    (final / "config.json").write_text('{"model_type": "bert"}')
+    (final / "tokenizer.json").write_text("{}")
+    cfg = {"out": str(root / name), "lr": 3e-5, "epochs": 1.0}
+    (root / name / "train_meta.json").write_text(json.dumps({"config": cfg, "holdout_titles": titles, "steps": 7}))
+    return final
+
+
+def test_soup_averages_members_and_records_them(tmp_path: Path) -> None:
+    from safetensors.torch import load_file
+
+    from rag.training.export import _soup_commands
+    from rag.training.soup import SoupError, average, main
+
+    a = _member(tmp_path, "a", 1.0, ["T1", "T2"])
+    b = _member(tmp_path, "b", 4.0, ["T1", "T2"])
+    final = average([a, b], tmp_path / "soup")
+    w = load_file(str(final / "model.safetensors"))
+    assert w["w"].tolist() == [[2.5] * 3] * 2 and w["b"].tolist() == [2.5, -2.5]
+    assert (final / "config.json").exists() and (final / "tokenizer.json").exists()
+    meta = json.loads((tmp_path / "soup" / "train_meta.json").read_text())
+    assert meta["soup"]["members"] == [str(a), str(b)] and meta["holdout_titles"] == ["T1", "T2"]
+    # the card lists each member's training command, then the soup's
+    cmds = _soup_commands(meta).splitlines()
+    assert cmds[-1] == f"python -m rag.training.soup --out {tmp_path / 'soup'} {a} {b}"
+    assert any(f"--out {tmp_path / 'a'}" in c for c in cmds) and any(f"--out {tmp_path / 'b'}" in c for c in cmds)
+    # members that held out other articles would leak validation questions into the average
+    c = _member(tmp_path, "c", 0.0, ["T3"])
+    with pytest.raises(SoupError, match="different articles"):
+        average([a, c], tmp_path / "bad")
+    assert main(["--out", str(tmp_path / "bad"), str(a), str(c)]) == 2
+    with pytest.raises(SoupError, match="at least two"):
+        average([a], tmp_path / "bad")

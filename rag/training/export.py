@@ -24,10 +24,11 @@ import shutil
 import statistics
 import time
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
+from rag.answer import SENTENCE_WEIGHT
 from rag.reader import ONNX_FILE, READER_CONFIG, Backend, SpanReader, accepts, answer_ratio, normalize_answer
 from rag.schema import Passage
 from rag.training.reader import QAExample, TrainConfig, load_splits, schedules_from_log
@@ -205,14 +206,14 @@ def open_predictions(
     model_dir: Path, corpus: Path, index_dir: Path, examples: Sequence[QAExample], top_k: int = 5
 ) -> dict[str, tuple[str, float, float]]:
     """question id -> (best span, its score, no-answer score) as ``Assistant.ask`` sees them: the top
-    ``top_k`` passages retrieved over the whole ``corpus``, spans weighted by retrieval."""
+    ``top_k`` passages retrieved over the whole ``corpus``, spans weighted by retrieval and re-scored by
+    their sentence (``Assistant.read``, the step ``ask`` decides on)."""
     from rag.assistant import Assistant
 
     qa = Assistant.build(corpus, index_dir=index_dir, reader=str(model_dir))
-    reader = qa.reader
     out: dict[str, tuple[str, float, float]] = {}
     for ex in examples:
-        spans, na = reader.read(ex.question, qa.retrieve(ex.question, k=top_k))
+        spans, na = qa.read(ex.question, qa.retrieve(ex.question, k=top_k))
         out[ex.qid] = (spans[0].text, spans[0].score, na) if spans else ("", 0.0, na)
     return out
 
@@ -298,6 +299,24 @@ def dir_size(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
 
+# the options that shape the model: the card reports them as the run recorded them
+TRAINED_FIELDS = ("base_model", "train_files", "max_len", "stride", "batch_size", "lr", "weight_decay", "warmup",
+                  "epochs", "max_steps", "max_examples", "negative_window_keep", "hard_negatives",
+                  "freeze_word_embeddings", "seed", "threads")
+
+
+def as_trained(cfg: TrainConfig, meta: dict[str, Any]) -> TrainConfig:
+    """``cfg`` with the training options the run recorded in its ``train_meta.json``: an export with
+    ``--skip-train`` describes the model as it was trained, whatever options it was given."""
+    recorded = meta.get("config") or {}
+    known = {k: recorded[k] for k in TRAINED_FIELDS if k in recorded}
+    for k, v in known.items():
+        if getattr(cfg, k) != v:
+            log.warning("--%s %s differs from the run's recorded %s; the card uses the recorded value",
+                        k.replace("_", "-"), getattr(cfg, k), v)
+    return replace(cfg, **known)
+
+
 def evaluate_and_export(final_dir: Path, export_dir: Path, cfg: TrainConfig,
                         calibrate_open: bool = True) -> dict[str, Any]:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -305,6 +324,7 @@ def evaluate_and_export(final_dir: Path, export_dir: Path, cfg: TrainConfig,
     meta: dict[str, Any] = {}
     if (run_dir / "train_meta.json").exists():
         meta = json.loads((run_dir / "train_meta.json").read_text())
+        cfg = as_trained(cfg, meta)
     titles = meta.get("holdout_titles") or cfg.holdout_titles or None
     train, val, titles = load_splits(cfg.train_files, titles, cfg.holdout_count)
     log.info("validation: %d questions from %s", len(val), titles)
@@ -390,6 +410,7 @@ def evaluate_and_export(final_dir: Path, export_dir: Path, cfg: TrainConfig,
                                                                settings["answer_ratio"]), val),
                 "always_answer": summarize(apply_threshold(raw_open, 0.0, 0.0), val),
                 "paragraphs": n_paragraphs,
+                "sentence_weight": SENTENCE_WEIGHT,
                 "seconds": round(time.time() - t0, 1),
             }
             gold_raw = raws["onnx" if ship_onnx else "torch"]
@@ -465,6 +486,29 @@ def _training_command(cfg: TrainConfig) -> str:
     return "\n".join(lines)
 
 
+def _soup_commands(meta: dict[str, Any]) -> str:
+    """For an averaged model: every member's training commands (each once, in order), then the soup's."""
+    lines: list[str] = []
+    for member in meta["soup"]["members"]:
+        path = Path(member).parent / "train_meta.json"
+        member_cfg = json.loads(path.read_text()).get("config", {}) if path.exists() else {}
+        known = {k: v for k, v in member_cfg.items() if k in TrainConfig.__dataclass_fields__}
+        for line in _training_command(TrainConfig(**known)).splitlines():
+            if line not in lines:
+                lines.append(line)
+    lines.append(meta["soup"]["command"])
+    return "\n".join(lines)
+
+
+def _soup_note(meta: dict[str, Any]) -> str:
+    soup = meta.get("soup")
+    if not soup:
+        return ""
+    members = ", ".join(f"`{m}`" for m in soup["members"])
+    return (f"\nThe shipped weights are the uniform average of {members} (a model soup, "
+            f"`python -m rag.training.soup`); the hyper-parameters above are the last member's.")
+
+
 def _own(bk: dict[str, Any], name: str) -> str:
     m = bk.get(name, {}).get("own_best")
     return _fmt(m) if m else "(not measured)"
@@ -507,7 +551,8 @@ def _rule_source(report: dict[str, Any]) -> str:
         return ("Both were chosen with the gold paragraph given (the ratio fixed at the plain comparison), "
                 "scored with the shipped backend.")
     return (f"Both were chosen end to end, the way the assistant uses them: each held-out question asked over "
-            f"all {o['paragraphs']:,} paragraphs of the training files, top-5 passages retrieved, ratios "
+            f"all {o['paragraphs']:,} paragraphs of the training files, top-5 passages retrieved, spans "
+            f"weighted by retrieval and re-scored by their sentence (weight {o.get('sentence_weight', 0):g}), ratios "
             f"{', '.join(f'{r:g}' for r in OPEN_RATIOS)} tried, scored with the shipped backend. There: "
             f"{_fmt(o['at_threshold'])}; always answering, HasAns EM/F1 "
             f"{o['always_answer']['HasAns_exact']:.2f} / {o['always_answer']['HasAns_f1']:.2f}; with the "
@@ -544,7 +589,7 @@ def write_model_card(export_dir: Path, report: dict[str, Any], cfg: TrainConfig)
         )
 
     secs = float(meta.get("train_seconds_total", 0.0))
-    cmd = _training_command(cfg)
+    cmd = _soup_commands(meta) if meta.get("soup") else _training_command(cfg)
     shipped = (
         "int8 ONNX (`model.int8.onnx`)" if report.get("shipped_onnx") else "torch (fp16 weights, fp32 compute)"
     )
@@ -579,7 +624,7 @@ Training: {meta.get('train_questions', '?')} questions ({meta.get('train_no_answ
 Validation: {t['total']} questions ({t['HasAns_total']} answerable, {t['NoAns_total']} unanswerable).
 
 ## Training
-Exact commands (from the project root; `--resume` continues from `{cfg.out}/checkpoint.pt`):
+Exact commands (from the project root; `--resume` continues a run from its `<out>/checkpoint.pt`):
 
 ```
 {cmd}
@@ -590,7 +635,8 @@ Hyper-parameters: max length {cfg.max_len} tokens, window overlap (stride) {cfg.
 AdamW lr {cfg.lr:g} (weight decay {cfg.weight_decay:g}), linear warm-up {cfg.warmup:.0%} then linear decay,
 {cfg.epochs:g} epochs ({meta.get('steps', '?')} steps), word-embedding matrix frozen, gradient clipping 1.0,
 seed {cfg.seed}, {cfg.threads} CPU thread(s).  Windows of an answerable question that do not contain the answer
-are no-answer targets ([CLS]).  Training time: {secs / 60:.0f} min on 2 shared CPU cores{_base_time(cfg)}.
+are no-answer targets ([CLS]).  Training time: {secs / 60:.0f} min on 2 shared CPU cores{_base_time(cfg)}.\
+{_soup_note(meta)}
 
 ## Decision rule
 The reader answers with its best span only if the span's score is at least **{report['threshold']:.4f}**
