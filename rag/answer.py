@@ -33,7 +33,7 @@ from rag.schema import Answer, Citation, Document, Passage, Span
 SENTENCE_THRESHOLD = 0.40  # tuned on eval/seeds.jsonl with eval/tune_threshold.py; see README
 # How strongly a reader span is scaled by its sentence's share of the question's words, relative to the
 # best sentence of the retrieved passages (``exp(weight * (share - best share))``). Chosen on the reader's
-# held-out SQuAD articles, never on the seed questions: bench/sentence_weight.py; docs/reader.md.
+# held-out SQuAD articles, never on the seed questions: eval/tune_sentence_weight.py; docs/reader.md.
 SENTENCE_WEIGHT = 5.0
 
 
@@ -287,7 +287,7 @@ class SentenceAnswerer:
         w = WEIGHTS
         scored = []
         for i, (c, text) in enumerate(zip(cands, texts, strict=True)):
-            overlap = len(q_stems & content_stems(text)) / max(1, len(q_stems))
+            overlap = question_share(q_stems, text)
             typed = 1.0 if qtype and narrow(text, qtype, question) else 0.0
             raw = (w["sentence"] * float(sims[i]) + w["window"] * float(sims[len(cands) + i])
                    + w["overlap"] * overlap + w["typed"] * typed + w["passage"] * c.passage_similarity)

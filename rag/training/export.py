@@ -31,7 +31,14 @@ from typing import Any
 from rag.answer import SENTENCE_WEIGHT
 from rag.reader import ONNX_FILE, READER_CONFIG, Backend, SpanReader, accepts, answer_ratio, normalize_answer
 from rag.schema import Passage
-from rag.training.reader import QAExample, TrainConfig, load_splits, schedules_from_log
+from rag.training.reader import (
+    QAExample,
+    TrainConfig,
+    load_splits,
+    recorded_config,
+    recorded_meta,
+    schedules_from_log,
+)
 
 log = logging.getLogger("rag.training.reader")
 
@@ -439,11 +446,7 @@ def evaluate_and_export(final_dir: Path, export_dir: Path, cfg: TrainConfig,
 # ----------------------------------------------------------------------------------- model card
 def _base_run_meta(cfg: TrainConfig) -> dict[str, Any] | None:
     """``train_meta.json`` of the run whose final model ``cfg.base_model`` is, if it is one of ours."""
-    base = Path(cfg.base_model) if cfg.base_model else None
-    if base is None or not (base.parent / "train_meta.json").exists():
-        return None
-    meta: dict[str, Any] = json.loads((base.parent / "train_meta.json").read_text())
-    return meta
+    return recorded_meta(Path(cfg.base_model)) if cfg.base_model else None
 
 
 def _changed_flags(cfg: TrainConfig, names: Sequence[str]) -> list[str]:
@@ -467,9 +470,7 @@ def _training_command(cfg: TrainConfig) -> str:
     base_meta = _base_run_meta(cfg)
     if base_meta is not None:
         # continued from another run's final model: that run's commands come first
-        base_cfg = base_meta.get("config", {})
-        known = {k: v for k, v in base_cfg.items() if k in TrainConfig.__dataclass_fields__}
-        lines.append(_training_command(TrainConfig(**known)))
+        lines.append(_training_command(recorded_config(base_meta)))
     schedules = schedules_from_log(Path(cfg.out) / "train.log") or [{"total": 0}]
     for sch in schedules:
         parts = ["python -m rag.training.reader", f"--out {cfg.out}"]
@@ -490,10 +491,8 @@ def _soup_commands(meta: dict[str, Any]) -> str:
     """For an averaged model: every member's training commands (each once, in order), then the soup's."""
     lines: list[str] = []
     for member in meta["soup"]["members"]:
-        path = Path(member).parent / "train_meta.json"
-        member_cfg = json.loads(path.read_text()).get("config", {}) if path.exists() else {}
-        known = {k: v for k, v in member_cfg.items() if k in TrainConfig.__dataclass_fields__}
-        for line in _training_command(TrainConfig(**known)).splitlines():
+        member_cfg = recorded_config(recorded_meta(Path(member)) or {})
+        for line in _training_command(member_cfg).splitlines():
             if line not in lines:
                 lines.append(line)
     lines.append(meta["soup"]["command"])

@@ -530,6 +530,21 @@ def schedules_from_log(path: Path) -> list[dict[str, int]]:
     return out
 
 
+def recorded_meta(final: Path) -> dict[str, Any] | None:
+    """The ``train_meta.json`` of the run whose final model folder ``final`` is (``<run>/final``), if any."""
+    path = final.parent / "train_meta.json"
+    if not path.exists():
+        return None
+    meta: dict[str, Any] = json.loads(path.read_text())
+    return meta
+
+
+def recorded_config(meta: dict[str, Any]) -> TrainConfig:
+    """The ``TrainConfig`` a run recorded in its ``train_meta.json`` (unknown keys ignored)."""
+    recorded = meta.get("config") or {}
+    return TrainConfig(**{k: v for k, v in recorded.items() if k in TrainConfig.__dataclass_fields__})
+
+
 def final_from_checkpoint(out: Path, base_model: str | None = None) -> Path:
     """Write ``<out>/final`` from ``<out>/checkpoint.pt`` (e.g. when a run had to stop early)."""
     import torch

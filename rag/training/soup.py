@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.files import atomic_write_bytes
+from rag.training.reader import recorded_meta
 
 COPIED = ("config.json", "tokenizer.json", "tokenizer_config.json")
 
@@ -34,10 +35,9 @@ class SoupError(ValueError):
 
 def run_meta(member: Path) -> dict[str, Any]:
     """The ``train_meta.json`` of the run whose final model ``member`` is (``<run>/final``)."""
-    path = member.parent / "train_meta.json"
-    if not path.exists():
-        raise SoupError(f"{member} is not the final model of a training run (no {path})")
-    meta: dict[str, Any] = json.loads(path.read_text())
+    meta = recorded_meta(member)
+    if meta is None:
+        raise SoupError(f"{member} is not the final model of a training run (no {member.parent / 'train_meta.json'})")
     return meta
 
 
