@@ -15,13 +15,15 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
-from rag.files import atomic_write_bytes, file_sha256
+from eval import squad
+from eval.squad import CORPUS_FILE
+from rag.files import file_sha256
 
-CORPUS_FILE = "paragraphs.jsonl"
+__all__ = ["CORPUS_FILE", "Dataset", "Question", "load_dataset", "load_jsonl", "load_squad", "sample", "write_corpus"]
 
 
 class Question(BaseModel):
@@ -78,35 +80,13 @@ def load_jsonl(path: Path) -> Dataset:
     return Dataset(path=path, kind="jsonl", sha256=file_sha256(path), questions=questions)
 
 
-def squad_records(data: dict[str, Any]) -> tuple[list[dict[str, str]], list[Question]]:
-    """Corpus records (one per distinct paragraph) and questions from parsed SQuAD JSON."""
-    documents: list[dict[str, str]] = []
-    questions: list[Question] = []
-    by_text: dict[str, str] = {}  # identical paragraphs share one document (the indexer would merge them)
-    for ai, article in enumerate(data["data"]):
-        title = str(article.get("title", "")).replace("_", " ")
-        for pi, para in enumerate(article["paragraphs"]):
-            text = para["context"]
-            doc_id = by_text.get(text)
-            if doc_id is None:
-                doc_id = by_text[text] = f"{ai:03d}-{pi:03d}"
-                documents.append({"id": doc_id, "title": title, "text": text})
-            for qa in para["qas"]:
-                impossible = bool(qa.get("is_impossible", False))
-                answers = [] if impossible else [a["text"] for a in qa["answers"]]
-                questions.append(Question(id=str(qa["id"]), question=qa["question"], answers=answers,
-                                          doc_id=doc_id, answerable=not impossible))
-    return documents, questions
-
-
 def load_squad(path: Path) -> Dataset:
-    """Read a SQuAD v1.1 or v2.0 JSON file."""
-    data = json.loads(path.read_text(encoding="utf-8"))
-    if not isinstance(data, dict) or not isinstance(data.get("data"), list):
-        raise ValueError(f"{path}: not a SQuAD file (no top-level 'data' list)")
-    documents, questions = squad_records(data)
+    """Read a SQuAD v1.1 or v2.0 file (through ``eval.squad``: one corpus id scheme everywhere)."""
+    sf = squad.read(path)
+    questions = [Question(id=e.qid, question=e.question, answers=e.answers, doc_id=e.doc_id,
+                          answerable=not e.is_impossible) for e in sf.examples]
     return Dataset(path=path, kind="squad", sha256=file_sha256(path), questions=questions,
-                   version=data.get("version"), documents=documents)
+                   version=sf.version, documents=sf.documents)
 
 
 def load_dataset(path: str | Path) -> Dataset:
@@ -127,12 +107,4 @@ def sample(questions: Sequence[Question], limit: int | None, seed: int = 0) -> l
     return [questions[i] for i in picked]
 
 
-def write_corpus(documents: Sequence[dict[str, str]], folder: Path) -> Path:
-    """Write the records as ``folder/paragraphs.jsonl`` (atomically; untouched when unchanged)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / CORPUS_FILE
-    payload = "".join(json.dumps(d, ensure_ascii=False) + "\n" for d in documents)
-    if target.is_file() and target.read_text(encoding="utf-8") == payload:
-        return target
-    atomic_write_bytes(target, payload.encode("utf-8"))
-    return target
+write_corpus = squad.write_corpus

@@ -1,4 +1,4 @@
-"""Scoring: the official SQuAD normalisation, EM/F1, retrieval ranks, and the report summary.
+"""Scoring: retrieval ranks and the report summary; EM/F1 come from ``eval.squad`` (the one SQuAD module).
 
 EM and F1 follow the official SQuAD v2.0 evaluation script: lower-case, strip punctuation and the
 articles a/an/the, collapse white space; token F1; the maximum over the gold answers. A question with
@@ -11,49 +11,14 @@ except ``mrr`` (0-1) and the latencies (milliseconds).
 
 from __future__ import annotations
 
-import collections
 import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from rag import normalize_answer
+from eval.squad import exact_match, f1_score, get_tokens, gold_answers, score_prediction
 
-
-def get_tokens(s: str | None) -> list[str]:
-    """The normalised tokens of ``s`` (none for an empty or missing answer)."""
-    return normalize_answer(s).split() if s else []
-
-
-def exact_match(prediction: str | None, gold: str) -> int:
-    """1 when the normalised prediction equals the normalised gold answer, else 0."""
-    return int(normalize_answer(prediction or "") == normalize_answer(gold))
-
-
-def f1_score(prediction: str | None, gold: str) -> float:
-    """Token-overlap F1 between prediction and one gold answer, in [0, 1]."""
-    gold_toks = get_tokens(gold)
-    pred_toks = get_tokens(prediction)
-    if not gold_toks or not pred_toks:
-        return float(gold_toks == pred_toks)  # both empty (agreed no-answer) is a hit
-    common = collections.Counter(gold_toks) & collections.Counter(pred_toks)
-    num_same = sum(common.values())
-    if num_same == 0:
-        return 0.0
-    precision = num_same / len(pred_toks)
-    recall = num_same / len(gold_toks)
-    return 2 * precision * recall / (precision + recall)
-
-
-def gold_answers(answers: Iterable[str]) -> list[str]:
-    """The gold answers that survive normalisation, or ``[""]`` for a question with no answer."""
-    kept = [a for a in answers if normalize_answer(a)]
-    return kept or [""]
-
-
-def score_prediction(prediction: str | None, answers: Sequence[str]) -> tuple[int, float]:
-    """(EM, F1) of one prediction, maximised over the gold answers; ``None`` means abstain."""
-    golds = gold_answers(answers)
-    return max(exact_match(prediction, g) for g in golds), max(f1_score(prediction, g) for g in golds)
+__all__ = ["exact_match", "f1_score", "get_tokens", "gold_answers", "score_prediction", "gold_rank", "dedupe",
+           "percentile", "summarize"]
 
 
 def gold_rank(retrieved_doc_ids: Sequence[str], gold_doc_id: str) -> int | None:

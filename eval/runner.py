@@ -114,7 +114,9 @@ def evaluate_question(qa: AssistantLike, q: Question, mode: str, top_k: int,
     if q.doc_id is not None:
         rec["gold_rank"] = gold_rank(retrieved, q.doc_id)
         if q.answerable and prediction is not None:
-            rec["citation_ok"] = top is not None and top.doc_id == q.doc_id and prediction in top.quote
+            # the top citation is from the gold document and its quote holds a gold answer (not merely
+            # the prediction, which the quote holds by construction)
+            rec["citation_ok"] = top is not None and top.doc_id == q.doc_id and any(a in top.quote for a in q.answers)
     return rec
 
 

@@ -1,4 +1,6 @@
-"""Command line: ``rag index | ask | serve | eval | train-reader``, a thin layer over the public API."""
+"""Command line: ``rag index | ask | serve | eval``, a thin layer over the public API.
+
+Training is not part of the library: ``rag-train-reader`` (``python -m rag_train.reader``)."""
 
 from __future__ import annotations
 
@@ -115,6 +117,9 @@ def eval_cmd(
     seed: Annotated[int, typer.Option(help="Seed for --limit sampling.")] = 0,
     articles: Annotated[str | None, typer.Option(
         help="Only questions about these articles: comma-separated SQuAD titles or document ids.")] = None,
+    split: Annotated[str | None, typer.Option(
+        help="Only questions about one part of the dev-a article split (eval/splits/dev-a.json): "
+             "tune, test, fit or select.")] = None,
     mode: Annotated[str, typer.Option(help="'open' (whole corpus) or 'gold' (gold document only).")] = "open",
     out: Annotated[Path | None, typer.Option(help="REPORT.json path (default eval/reports/...).")] = None,
     top_k: Annotated[int, typer.Option("--top-k", help="Passages given to the reader.")] = 5,
@@ -135,9 +140,17 @@ def eval_cmd(
     if mode not in {"open", "gold"}:
         _fail("--mode must be 'open' or 'gold'")
     try:
+        chosen = [a.strip() for a in articles.split(",") if a.strip()] if articles else None
+        if split:
+            from eval.squad import SPLIT_FILE, read_article_split
+
+            parts = read_article_split(SPLIT_FILE)
+            if split not in parts:
+                _fail(f"--split must be one of {', '.join(parts)}")
+            chosen = (chosen or []) + parts[split]
         report = run(dataset, corpus=corpus, index_dir=index_dir, limit=limit, seed=seed, mode=mode, out=out,
                      progress=sys.stderr.isatty(), top_k=top_k, reader=reader, threshold=threshold,
-                     articles=[a.strip() for a in articles.split(",") if a.strip()] if articles else None)
+                     articles=chosen)
     except (RagError, FileNotFoundError, ValueError) as e:
         _fail(str(e))
     from eval.report import SUMMARY_KEYS, fmt
@@ -145,15 +158,6 @@ def eval_cmd(
     for key, label in SUMMARY_KEYS:
         typer.echo(f"{label:<24}{fmt(report.get(key), key)}")
     typer.echo(f"report: {report['meta']['out']}")
-
-
-@app.command("train-reader", context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
-             add_help_option=False)
-def train_reader(ctx: typer.Context) -> None:
-    """Fine-tune the span reader (all options are passed on; see `rag train-reader --help`)."""
-    from rag.training.reader import main
-
-    raise typer.Exit(main(list(ctx.args)))
 
 
 def main() -> None:

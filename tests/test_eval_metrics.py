@@ -10,15 +10,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from eval.datasets import load_squad
-from eval.metrics import (
-    exact_match,
-    f1_score,
-    gold_rank,
-    normalize_answer,
-    percentile,
-    score_prediction,
-    summarize,
-)
+from eval.metrics import gold_rank, percentile, summarize
+from eval.squad import exact_match, f1_score, score_prediction
+from rag import normalize_answer
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

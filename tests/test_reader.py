@@ -46,7 +46,7 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     import torch
     from transformers import AutoTokenizer, BertConfig, BertForQuestionAnswering
 
-    from rag.training.reader import base_model_path
+    from rag_train.reader import base_model_path
 
     path = tmp_path_factory.mktemp("tiny-reader")
     tok = AutoTokenizer.from_pretrained(base_model_path())
@@ -181,7 +181,7 @@ def test_shipped_model_size_and_card() -> None:
     size = sum(f.stat().st_size for f in DEFAULT_MODEL_DIR.rglob("*") if f.is_file())
     assert size <= 50 * 1024 * 1024
     card = (DEFAULT_MODEL_DIR / "README.md").read_text()
-    for needle in ("Apache-2.0", "CC BY-SA 4.0", "python -m rag.training.reader", "## Decision rule", "HasAns"):
+    for needle in ("Apache-2.0", "CC BY-SA 4.0", "python -m rag_train.reader", "## Decision rule", "HasAns"):
         assert needle in card
     cfg = json.loads((DEFAULT_MODEL_DIR / "reader_config.json").read_text())
     assert 0.0 <= cfg["threshold"] <= 1.0 and 0.0 < cfg["answer_ratio"] <= 0.5

@@ -2,8 +2,8 @@
 
 Usage (from the project root)::
 
-    python -m rag.training.soup --out runs/reader-soup runs/reader-e4/final runs/reader-hn/final
-    python -m rag.training.reader --out runs/reader-soup --skip-train --export rag/models/reader-minilm
+    python -m rag_train.soup --out runs/reader-soup runs/reader-e4/final runs/reader-hn/final
+    python -m rag_train.reader --out runs/reader-soup --skip-train --export rag/models/reader-minilm
 
 Readers fine-tuned from one another (a run and its continuation) sit in one basin of the loss, and their
 uniform average often generalises better than either; it costs nothing at inference. The members must
@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.files import atomic_write_bytes
-from rag.training.reader import recorded_meta
+from rag_train.reader import recorded_meta
 
 COPIED = ("config.json", "tokenizer.json", "tokenizer_config.json")
 
@@ -72,7 +72,7 @@ def average(members: Sequence[Path], out: Path) -> Path:
     meta = dict(metas[-1])
     meta["soup"] = {
         "members": [str(m) for m in members],
-        "command": "python -m rag.training.soup --out " + str(out) + "".join(f" {m}" for m in members),
+        "command": "python -m rag_train.soup --out " + str(out) + "".join(f" {m}" for m in members),
     }
     atomic_write_bytes(out / "train_meta.json", json.dumps(meta, indent=2).encode())
     return final
