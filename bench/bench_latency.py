@@ -88,7 +88,8 @@ def bench_corpus(name: str, args: argparse.Namespace) -> dict[str, Any]:
         return {k: round(median([p[k] for p in passes]), 3) for k in ("p50_ms", "p95_ms", "mean_ms")} | {
             "n": passes[0]["n"]}
 
-    reader = qa.reader
+    answerer = qa.answerer
+    reader = getattr(answerer, "reader", None)
     res = {
         "corpus": name,
         "documents": len(snap.store.documents),

@@ -98,7 +98,7 @@ def build_base(folder: Path, passages: int, seed: int = 0, base_limit: int | Non
         body = "".join(ln for ln in lines if _doc_id(ln) in kept)
         f.write_text(body, encoding="utf-8") if body else f.unlink()
     store.save()
-    emb.export_query_encoder(index)
+    emb.export_query_encoder()  # the per-model cache, as the indexer does
 
 
 def _doc(doc_id: str, title: str, text: str) -> Any:

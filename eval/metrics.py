@@ -18,7 +18,7 @@ from typing import Any
 from eval.squad import exact_match, f1_score, get_tokens, gold_answers, score_prediction
 
 __all__ = ["exact_match", "f1_score", "get_tokens", "gold_answers", "score_prediction", "gold_rank", "dedupe",
-           "percentile", "summarize"]
+           "percentile", "summarize", "calibration_error"]
 
 
 def gold_rank(retrieved_doc_ids: Sequence[str], gold_doc_id: str) -> int | None:
@@ -52,6 +52,20 @@ def _mean_pct(values: Sequence[float]) -> float | None:
     return _pct(sum(values), len(values))
 
 
+def calibration_error(pairs: Sequence[tuple[float, float]], bins: int = 10) -> float | None:
+    """Expected calibration error in points: over equal-width confidence bins, the answers' share times
+    |mean confidence - fraction exactly right|. None without answers."""
+    if not pairs:
+        return None
+    total = 0.0
+    for b in range(bins):
+        inside = [(c, em) for c, em in pairs if b / bins <= c < (b + 1) / bins or (b == bins - 1 and c >= 1.0)]
+        if inside:
+            gap = abs(sum(c for c, _ in inside) - sum(em for _, em in inside)) / len(inside)
+            total += len(inside) / len(pairs) * gap
+    return 100.0 * total
+
+
 def summarize(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """The summary figures over scored per-question records.
 
@@ -69,6 +83,8 @@ def summarize(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
     cited = [r["citation_ok"] for r in records if r.get("citation_ok") is not None]
     quoted = [r.get("quote_hit") for r in has]
     latencies = [r["latency_ms"] for r in records if r.get("latency_ms") is not None]
+    confident = [(float(r["confidence"]), r["em"]) for r in records
+                 if r.get("confidence") is not None and r["prediction"] not in (None, "")]
 
     def recall_at(k: int) -> float | None:
         return _pct(sum(1 for x in ranks if x is not None and x <= k), len(ranks))
@@ -93,6 +109,9 @@ def summarize(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "n_citation": len(cited),
         "citation_accuracy": _mean_pct([float(x) for x in cited]),
         "quote_hit": _pct(sum(1 for x in quoted if x), len(has)),
+        "n_confidence": len(confident),
+        "confidence_mean": _mean_pct([c for c, _ in confident]),
+        "confidence_ece": calibration_error(confident),
         "latency_ms_p50": percentile(latencies, 50),
         "latency_ms_p95": percentile(latencies, 95),
     }

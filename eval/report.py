@@ -25,6 +25,8 @@ SUMMARY_KEYS: list[tuple[str, str]] = [
     ("mrr", "retrieval MRR"),
     ("citation_accuracy", "citation accuracy"),
     ("quote_hit", "answer in top quote"),
+    ("confidence_mean", "mean confidence shown"),
+    ("confidence_ece", "confidence calibration error"),
     ("latency_ms_p50", "latency p50 (ms)"),
     ("latency_ms_p95", "latency p95 (ms)"),
 ]
@@ -69,37 +71,46 @@ def kind_of_question(qid: str) -> str | None:
 
 
 def plot_calibration(records: list[dict[str, Any]], path: Path, bins: int = 10) -> None:
-    """Reliability diagram of answered questions (score vs. fraction exactly right) and score histograms."""
+    """Reliability diagram of answered questions: the confidence shown to people (``Answer.confidence``,
+    when the answerer is calibrated; else the ranking score) against the fraction exactly right, and
+    histograms of it by outcome."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    calibrated = any(r.get("confidence") is not None for r in records)
+    key = "confidence" if calibrated else "score"
+    label = "confidence shown (calibrated)" if calibrated else "ranking score (not calibrated)"
+
+    def value(r: dict[str, Any]) -> float:
+        return float(r.get(key) or 0.0)
 
     answered = [r for r in records if r["prediction"] is not None]
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
     edges = [i / bins for i in range(bins + 1)]
     xs, ys, ns = [], [], []
     for lo, hi in zip(edges, edges[1:], strict=False):
-        inside = [r for r in answered if lo <= r["score"] < hi or (hi == 1.0 and r["score"] == 1.0)]
+        inside = [r for r in answered if lo <= value(r) < hi or (hi == 1.0 and value(r) == 1.0)]
         if inside:
-            xs.append(sum(r["score"] for r in inside) / len(inside))
+            xs.append(sum(value(r) for r in inside) / len(inside))
             ys.append(sum(r["em"] for r in inside) / len(inside))
             ns.append(len(inside))
     ax1.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfect calibration")
     ax1.plot(xs, ys, marker="o", label="answered questions")
     for x, y, n in zip(xs, ys, ns, strict=True):
         ax1.annotate(str(n), (x, y), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=8)
-    ax1.set(xlim=(0, 1), ylim=(0, 1.05), xlabel="answer score", ylabel="fraction exactly right (EM)",
-            title="Calibration (n per bin)")
+    ax1.set(xlim=(0, 1), ylim=(0, 1.05), xlabel=label, ylabel="fraction exactly right (EM)",
+            title="Reliability (n per bin)")
     ax1.legend(loc="upper left", fontsize=8)
-    right = [r["score"] for r in answered if r["em"]]
-    wrong = [r["score"] for r in answered if not r["em"]]
-    abstained = [r["score"] for r in records if r["prediction"] is None and "error" not in r]
+    right = [value(r) for r in answered if r["em"]]
+    wrong = [value(r) for r in answered if not r["em"]]
+    abstained = [float(r["score"] or 0.0) for r in records if r["prediction"] is None and "error" not in r]
     ax2.hist([right, wrong, abstained], bins=edges, stacked=True,
              label=[f"answered, right ({len(right)})", f"answered, wrong ({len(wrong)})",
-                    f"abstained ({len(abstained)})"],
+                    f"abstained: score ({len(abstained)})"],
              color=["tab:green", "tab:red", "tab:grey"])
-    ax2.set(xlabel="score", ylabel="questions", title="Score by outcome")
+    ax2.set(xlabel=key, ylabel="questions", title=f"{key.capitalize()} by outcome")
     ax2.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)

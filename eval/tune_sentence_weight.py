@@ -1,4 +1,4 @@
-"""Choose ``rag.answer.SENTENCE_WEIGHT`` on the reader's held-out SQuAD articles (through the public API).
+"""Choose the sentence weight (``sentence_weight`` in the reader's config) on the tuning articles (public API).
 
 Each answerable question is asked the way ``Assistant.ask`` asks it (top-k passages retrieved over the
 whole corpus, the reader's spans weighted by retrieval); its spans are then re-scored by
@@ -8,7 +8,7 @@ over the question sets wins (ties: the smaller weight). The seed questions are n
 pass them with ``--report`` to see the effect there.
 
     python -m eval.tune_sentence_weight ../shared/data/squad-v2.0-dev-a.json ../shared/data/squad-v1.1-dev-a.json \\
-        --articles "Harvard_University,Pharmacy,Victoria_(Australia)" --report eval/seeds.jsonl
+        --report eval/seeds.jsonl      # default --articles: the 'select' part of eval/splits/dev-a.json
 """
 
 from __future__ import annotations
@@ -23,12 +23,13 @@ from typing import Any
 from eval.datasets import Question, load_dataset
 from eval.metrics import score_prediction
 from eval.runner import resolve_paths, select_articles
+from eval.squad import SPLIT_FILE, read_article_split
 from rag import Assistant
 from rag.answer import rerank_by_sentence, sentence_bounds
 from rag.schema import Document, Passage, Span
 
 WEIGHTS = (0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 12.0, 16.0, 20.0)
-HELD_OUT = "Harvard_University,Pharmacy,Victoria_(Australia)"
+TUNING = ",".join(read_article_split(SPLIT_FILE)["select"])  # the tuning half's selection articles
 
 
 Row = tuple[Question, list[Span], list[Passage], dict[str, Document]]
@@ -39,14 +40,15 @@ def collect(path: Path, articles: Sequence[str] | None, top_k: int) -> list[Row]
     ds = load_dataset(path)
     corpus, index_dir = resolve_paths(ds, None, None)
     qa = Assistant.build(corpus, index_dir=index_dir)
-    if qa.reader is None:
+    if qa.answerer_name != "reader":
         raise SystemExit("no span reader: nothing to tune")
+    raw = qa.settings.override(sentence_weight=0.0)  # the spans before re-scoring
     out = []
     for q in select_articles(ds, articles if ds.kind == "squad" else None):
         if not q.answerable:
             continue
         passages = qa.retrieve(q.question, k=top_k)
-        spans, _ = qa.reader.read(q.question, passages)
+        spans, _ = qa.read(q.question, passages, settings=raw)
         out.append((q, spans, passages, {p.doc_id: qa.document(p.doc_id) for p in passages}))
     return out
 
@@ -70,7 +72,8 @@ def score(rows: list[Row], weight: float) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("datasets", type=Path, nargs="+", help="SQuAD files (their --articles choose the weight)")
-    ap.add_argument("--articles", default=HELD_OUT, help="SQuAD article titles, comma-separated")
+    ap.add_argument("--articles", default=TUNING, help="SQuAD article titles, comma-separated (default: the "
+                    "'select' articles of eval/splits/dev-a.json)")
     ap.add_argument("--report", type=Path, nargs="*", default=[], help="question sets only reported, never used")
     ap.add_argument("--top-k", type=int, default=5)
     ap.add_argument("--out", type=Path, default=None, help="write the table as JSON here too")

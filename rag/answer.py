@@ -1,40 +1,106 @@
-"""Answer: retrieved passages (and reader spans) -> an ``Answer`` with verbatim, offset-exact citations.
+"""Answer: retrieved passages -> an ``Answer`` with verbatim, offset-exact citations.
 
-Two answerers share the citation logic:
+The one answering component. ``AnswerSettings`` holds every knob of the answering rule (top_k,
+threshold, answer ratio, passage weight, sentence weight) and the confidence calibration; it is loaded
+from the reader's ``reader_config.json`` and can be overridden per call. ``SpanAnswerer`` applies it:
 
-- ``answer_from_spans`` takes the neural reader's spans (re-scored by ``rerank_by_sentence``: how much of
-  the question their sentence holds): the best span is the answer, and the quote is the whole sentence
-  (or sentences) of the article holding it.
-- ``SentenceAnswerer`` is the fallback when no reader model is available: it picks the sentence that
-  best answers the question (embedding similarity, word overlap, and whether the sentence holds the
-  kind of thing asked for), quotes it, and narrows it to a short span for who/when/where/how-many
-  questions by surface patterns.
+1. the span reader reads the passages (each span's probability weighted by its passage's retrieval
+   cosine, ``exp(passage_weight * (cos - best cos))``);
+2. ``rerank_by_sentence`` re-scores each span by how much of the question its sentence holds
+   (``exp(sentence_weight * (share - best share))``);
+3. ``decide`` answers with the best span when it scores at least ``threshold`` and
+   ``best / (best + no_answer)`` reaches ``answer_ratio`` (threshold 0 never abstains);
+4. the answer is the span, and the quote is the whole sentence (or sentences) of the article holding it.
 
-Both abstain (``text=None``) below a threshold.
+``Answer.score`` is the ranking score of step 2 (not a probability). ``Answer.confidence`` is the
+estimated probability that the answer is exactly right, from a monotone table fitted on the tuning
+articles (``confidence`` in ``reader_config.json``), or None when the reader has no such table.
+
+``rag.sentence_answer`` is the second implementation of the same contract (the fallback without a reader).
 """
 
 from __future__ import annotations
 
+import json
 import math
 import re
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
 
 from rag.chunking import split_sentences
-from rag.embedding import Embedder
-from rag.reader import accepts
+from rag.reader import READER_CONFIG, SpanReader
 from rag.schema import Answer, Citation, Document, Passage, Span
 
-SENTENCE_THRESHOLD = 0.40  # tuned on eval/seeds.jsonl with eval/tune_threshold.py; see README
 # How strongly a reader span is scaled by its sentence's share of the question's words, relative to the
-# best sentence of the retrieved passages (``exp(weight * (share - best share))``). Chosen on the reader's
-# held-out SQuAD articles, never on the seed questions: eval/tune_sentence_weight.py; docs/reader.md.
+# best sentence of the retrieved passages (``exp(weight * (share - best share))``); the reader's config
+# may set its own (``sentence_weight``). Chosen on the tuning articles: eval/tune_sentence_weight.py.
 SENTENCE_WEIGHT = 5.0
+
+
+class AnswerSettings(BaseModel):
+    """How an answer is decided. Every caller (``ask``, the chat, ``/ask``, ``rag eval``, the export's
+    calibration) uses one of these: the reader's own (``from_reader_config``) or an override of it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    top_k: int = Field(default=5, ge=1, description="passages retrieved and read")
+    threshold: float = Field(default=0.1, ge=0.0, description="minimum span score to answer; 0 never abstains")
+    answer_ratio: float = Field(default=0.5, ge=0.0, le=1.0,
+                                description="answer only if best / (best + no_answer) reaches it")
+    passage_weight: float = Field(default=10.0, ge=0.0,
+                                  description="beta of the retrieval weight exp(beta * (cos - best))")
+    sentence_weight: float = Field(default=SENTENCE_WEIGHT, ge=0.0, description="w of exp(w * (share - best share))")
+    confidence: tuple[tuple[float, float], ...] = Field(
+        default=(), description="(score, P(exact)) knots, increasing, fitted on the tuning articles; "
+                                "empty: uncalibrated")
+
+    @classmethod
+    def from_reader_config(cls, folder: Path | None) -> AnswerSettings:
+        """The settings a reader folder's ``reader_config.json`` records (defaults for what it omits)."""
+        path = folder / READER_CONFIG if folder is not None else None
+        if path is None or not path.is_file():
+            return cls()
+        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        return cls.model_validate({k: v for k, v in data.items() if k in cls.model_fields})
+
+    def override(self, **changes: Any) -> AnswerSettings:
+        """A copy with the given values (``None`` keeps the current one)."""
+        return self.model_copy(update={k: v for k, v in changes.items() if v is not None})
+
+    def accepts(self, best: float, no_answer: float) -> bool:
+        """The answering rule: the best span reaches ``threshold`` and beats the no-answer score by
+        ``answer_ratio``. Threshold 0 always answers (the ratio is not applied)."""
+        if self.threshold <= 0:
+            return True
+        return best >= self.threshold and answer_ratio(best, no_answer) >= self.answer_ratio
+
+    def confidence_of(self, score: float) -> float | None:
+        """The calibrated probability that an answer with this ranking score is exactly right, or None."""
+        if not self.confidence:
+            return None
+        xs, ys = zip(*self.confidence, strict=True)
+        return float(np.clip(np.interp(score, xs, ys), 0.0, 1.0))
+
+
+def answer_ratio(best: float, no_answer: float) -> float:
+    """``best / (best + no_answer)``: how strongly the best span beats the no-answer option."""
+    total = best + no_answer
+    return best / total if total > 0 else 0.0
+
+
+class Answerer(Protocol):
+    """The answering contract: passages in, an ``Answer`` (or an abstention) out, under ``settings``."""
+
+    name: str
+    settings: AnswerSettings
+
+    def answer(self, question: str, passages: list[Passage], documents: Mapping[str, Document],
+               settings: AnswerSettings | None = None, query_vector: np.ndarray | None = None) -> Answer: ...
 
 
 def sentence_bounds(doc: Document, start: int, end: int) -> tuple[int, int]:
@@ -65,25 +131,16 @@ def citation_for(doc: Document, start: int, end: int, score: float, chunk_id: in
     )
 
 
-def answer_from_spans(
-    question: str,
-    spans: list[Span],
-    no_answer_score: float,
-    passages: list[Passage],
-    documents: Mapping[str, Document],
-    threshold: float,
-    max_citations: int = 3,
-    answer_ratio: float = 0.5,
-) -> Answer:
-    """The reader's best span as the answer, or an abstention when it is not confident enough: the best
-    span scores below ``threshold``, or the no-answer score wins (``best / (best + no_answer)`` below
-    ``answer_ratio``; 0.5 is the plain comparison). Threshold and ratio both 0 always answer."""
-    if not spans or not accepts(spans[0].score, no_answer_score, threshold, answer_ratio):
-        return Answer(question=question, text=None, score=float(np.clip(1.0 - no_answer_score, 0, 1)) if spans else 0.0,
+def answer_from_spans(question: str, spans: list[Span], no_answer_score: float, passages: list[Passage],
+                      documents: Mapping[str, Document], settings: AnswerSettings, max_citations: int = 3) -> Answer:
+    """The best span as the answer when ``settings`` accept it, else an abstention (``text=None``)."""
+    if not spans or not settings.accepts(spans[0].score, no_answer_score):
+        return Answer(question=question, text=None, score=float(np.clip(spans[0].score, 0, 1)) if spans else 0.0,
                       citations=[], passages=passages, answerer="reader")
     best = spans[0]
     doc = documents[best.doc_id]
-    assert doc.text[best.start : best.end] == best.text, "reader span does not match its offsets"
+    if doc.text[best.start : best.end] != best.text:
+        raise ValueError(f"reader span {best.text!r} does not match its offsets in {best.doc_id!r}")
     citations = [citation_for(doc, best.start, best.end, best.score, best.chunk_id)]
     # Corroboration: the same answer, word for word, elsewhere (other articles or other sentences).
     for sp in spans[1:]:
@@ -94,8 +151,32 @@ def answer_from_spans(
         other = citation_for(documents[sp.doc_id], sp.start, sp.end, sp.score, sp.chunk_id)
         if all((c.doc_id, c.quote_start) != (other.doc_id, other.quote_start) for c in citations):
             citations.append(other)
-    return Answer(question=question, text=best.text, score=float(np.clip(best.score, 0.0, 1.0)),
+    score = float(np.clip(best.score, 0.0, 1.0))
+    return Answer(question=question, text=best.text, score=score, confidence=settings.confidence_of(score),
                   citations=citations, passages=passages, answerer="reader")
+
+
+class SpanAnswerer:
+    """The span reader's answers: read, re-score by sentence, decide, cite (see the module docstring)."""
+
+    name = "reader"
+
+    def __init__(self, reader: SpanReader, settings: AnswerSettings | None = None) -> None:
+        self.reader = reader
+        self.settings = settings or AnswerSettings.from_reader_config(reader.folder)
+
+    def read(self, question: str, passages: list[Passage], documents: Mapping[str, Document],
+             settings: AnswerSettings | None = None) -> tuple[list[Span], float]:
+        """The candidate spans ``decide`` chooses from (best first) and the no-answer score."""
+        s = settings or self.settings
+        spans, no_answer = self.reader.read(question, passages, passage_weight=s.passage_weight)
+        return rerank_by_sentence(question, spans, passages, documents, weight=s.sentence_weight), no_answer
+
+    def answer(self, question: str, passages: list[Passage], documents: Mapping[str, Document],
+               settings: AnswerSettings | None = None, query_vector: np.ndarray | None = None) -> Answer:
+        s = settings or self.settings
+        spans, no_answer = self.read(question, passages, documents, s)
+        return answer_from_spans(question, spans, no_answer, passages, documents, s)
 
 
 def question_share(q_stems: set[str], text: str) -> float:
@@ -139,7 +220,7 @@ def rerank_by_sentence(question: str, spans: list[Span], passages: list[Passage]
     return out
 
 
-# ---- the sentence answerer (fallback) ---------------------------------------------------------
+# ---- words ---------------------------------------------------------------------------------------
 
 _STOP = frozenset(
     """a an the of in on at to for from by with about as and or but is are was were be been being do does did
@@ -147,43 +228,6 @@ _STOP = frozenset(
     their there than then into over under up down out not no yes can could would should will shall may might
     must say said says according""".split()
 )
-_MONTH = r"(?:January|February|March|April|May|June|July|August|September|October|November|December)"
-_PATTERNS: dict[str, re.Pattern[str]] = {
-    "number": re.compile(
-        r"(?:(?:about|around|roughly|some|more than|fewer than|less than|up to|nearly|almost|over)\s+)?"
-        r"\b\d[\d,.]*(?:\s*(?:percent|per cent|%|million|billion|thousand))?"
-        r"(?:\s+(?:[A-Z]{2,}\s+)?[a-z]+)?"
-        r"|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|"
-        r"sixty|hundred|thousand)(?:[- ](?:one|two|three|four|five|six|seven|eight|nine))?\s+[a-z]+",
-        re.I,
-    ),
-    "date": re.compile(
-        rf"\b{_MONTH}\s+\d{{1,2}}(?:,\s+\d{{4}})?|\b{_MONTH}(?:\s+\d{{4}})?|\b(?:1[89]|20)\d\d\b"
-        r"|\b(?:this|last|next)\s+(?:week|month|year)|\bwithin the past \w+"
-    ),
-    "person": re.compile(
-        r"\b(?:(?:Gen|Lt|Col|Adm|Maj|Capt|Dr|Mr|Mrs|Ms|Sen|Gov|Pres|President|Secretary-General|Secretary|"
-        r"Minister|Chancellor|Prime Minister)\.?\s+)?[A-Z][a-z]+(?:\s+(?:[A-Z]\.|de|van|von|der|da|[A-Z][a-z]+))+"
-    ),
-    "place": re.compile(r"\b(?:in|at|from|to|near|across|on)\s+((?:the\s+)?[A-Z][a-z]+(?:\s+[A-Z][a-z]+)*)"),
-}
-
-
-def question_type(question: str) -> str | None:
-    """What kind of span the question asks for, when its wording says."""
-    q = question.lower().strip()
-    if re.search(r"\bhow (?:many|much|large|big|long)\b|\bwhat (?:number|size|percentage)\b", q):
-        return "number"
-    if re.search(r"\bwhen\b|\bwhat (?:year|month|day|date)\b|\bwhich (?:year|month)\b", q):
-        return "date"
-    if re.search(r"^who\b|\bwho (?:is|was|are|were|said|has|had)\b|\bwhose\b|\bwhich (?:person|official|general)\b|"
-                 r"\bwhat is the name\b", q):
-        return "person"
-    if re.search(r"^where\b|\bwhich (?:city|country|countries|place|region)\b|\bin what (?:city|country)\b", q):
-        return "place"
-    return None
-
-
 @lru_cache(maxsize=1)
 def _stemmer() -> Callable[[str], str]:
     import Stemmer
@@ -197,118 +241,3 @@ def content_stems(text: str) -> set[str]:
     return {stem(w) for w in re.findall(r"[a-z0-9]+", text.lower()) if w not in _STOP and len(w) > 1}
 
 
-def narrow(sentence: str, qtype: str | None, question: str) -> tuple[int, int] | None:
-    """A short answer inside ``sentence`` for typed questions: (start, end) relative to it."""
-    if qtype is None:
-        return None
-    pattern = _PATTERNS[qtype]
-    q_words = content_stems(question)
-    best: tuple[int, int] | None = None
-    best_near = -1
-    for m in pattern.finditer(sentence):
-        s, e = (m.start(1), m.end(1)) if qtype == "place" else (m.start(), m.end())
-        text = sentence[s:e]
-        if content_stems(text) and content_stems(text) <= q_words:
-            continue  # what the question already says is not the answer
-        # Prefer the candidate whose neighbourhood shares most words with the question.
-        near = len(q_words & content_stems(sentence[max(0, s - 50) : e + 50]))
-        if near > best_near:
-            best, best_near = (s, e), near
-    return best
-
-
-@dataclass
-class _Candidate:
-    doc_id: str
-    start: int
-    end: int
-    window_start: int  # the sentence with its neighbours, for context
-    window_end: int
-    chunk_id: int
-    passage_similarity: float
-
-
-# Feature weights, chosen by a coarse grid search on eval/seeds.jsonl (the threshold: eval/tune_threshold.py).
-WEIGHTS = {"sentence": 0.6, "window": 0.3, "overlap": 0.3, "typed": 0.1, "passage": 0.2}
-
-
-class SentenceAnswerer:
-    """Quote the best sentence among the retrieved passages; narrow it when the question is typed."""
-
-    def __init__(self, embedder: Embedder, threshold: float = SENTENCE_THRESHOLD, cache_size: int = 50_000) -> None:
-        self.embedder = embedder
-        self.threshold = threshold
-        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()  # text -> vector, least recently used first
-        self._cache_size = cache_size
-        self._lock = threading.Lock()
-
-    def _vectors(self, texts: list[str]) -> np.ndarray:
-        """Vectors for ``texts``, encoding only those not seen recently."""
-        with self._lock:
-            missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
-        fresh = self.embedder.encode_queries(missing) if missing else None  # ONNX when the index has it
-        with self._lock:
-            for t, v in zip(missing, fresh if fresh is not None else [], strict=True):
-                self._cache[t] = v
-            out = []
-            for t in texts:
-                v = self._cache.get(t)
-                if v is None:  # evicted by a concurrent caller in between: encode again
-                    v = self.embedder.encode_queries([t])[0]
-                self._cache[t] = v
-                self._cache.move_to_end(t)
-                out.append(v)
-            while len(self._cache) > self._cache_size:
-                self._cache.popitem(last=False)
-        return np.vstack(out)
-
-    def score_sentences(self, question: str, passages: list[Passage], documents: Mapping[str, Document],
-                        qvec: np.ndarray | None = None) -> list[tuple[float, _Candidate]]:
-        """Every sentence of the passages with its score, best first."""
-        seen: set[tuple[str, int]] = set()
-        cands: list[_Candidate] = []
-        for p in passages:
-            doc = documents[p.doc_id]
-            spans = split_sentences(doc.text)
-            for i, (s, e) in enumerate(spans):
-                if s >= p.start and e <= p.end and (p.doc_id, s) not in seen:
-                    seen.add((p.doc_id, s))
-                    lo, hi = spans[max(0, i - 1)][0], spans[min(len(spans) - 1, i + 1)][1]
-                    cands.append(_Candidate(p.doc_id, s, e, lo, hi, p.chunk_id, p.dense_score or 0.0))
-        if not cands:
-            return []
-        texts = [documents[c.doc_id].text[c.start : c.end] for c in cands]
-        windows = [documents[c.doc_id].text[c.window_start : c.window_end] for c in cands]
-        vecs = self._vectors(texts + windows)
-        q = self.embedder.encode_query(question) if qvec is None else qvec
-        sims = vecs @ q
-        q_stems = content_stems(question)
-        qtype = question_type(question)
-        w = WEIGHTS
-        scored = []
-        for i, (c, text) in enumerate(zip(cands, texts, strict=True)):
-            overlap = question_share(q_stems, text)
-            typed = 1.0 if qtype and narrow(text, qtype, question) else 0.0
-            raw = (w["sentence"] * float(sims[i]) + w["window"] * float(sims[len(cands) + i])
-                   + w["overlap"] * overlap + w["typed"] * typed + w["passage"] * c.passage_similarity)
-            scored.append((raw / sum(w.values()), c))
-        scored.sort(key=lambda sc: -sc[0])
-        return scored
-
-    def answer(self, question: str, passages: list[Passage], documents: Mapping[str, Document],
-               threshold: float | None = None, qvec: np.ndarray | None = None) -> Answer:
-        threshold = self.threshold if threshold is None else threshold
-        scored = self.score_sentences(question, passages, documents, qvec)
-        if not scored:
-            return Answer(question=question, text=None, score=0.0, passages=passages, answerer="sentence")
-        score, best = scored[0]
-        score = float(np.clip(score, 0.0, 1.0))
-        if score < threshold:
-            return Answer(question=question, text=None, score=score, passages=passages, answerer="sentence")
-        doc = documents[best.doc_id]
-        sentence = doc.text[best.start : best.end]
-        span = narrow(sentence, question_type(question), question)
-        a_start, a_end = (best.start + span[0], best.start + span[1]) if span else (best.start, best.end)
-        cit = citation_for(doc, a_start, a_end, score, best.chunk_id)
-        return Answer(question=question, text=doc.text[a_start:a_end], score=score, citations=[cit],
-                      passages=passages, answerer="sentence")

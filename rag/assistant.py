@@ -13,18 +13,18 @@ from __future__ import annotations
 import logging
 import threading
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from rag.answer import SentenceAnswerer, answer_from_spans, rerank_by_sentence
-from rag.embedding import Embedder
+from rag.answer import Answerer, AnswerSettings, SpanAnswerer
+from rag.embedding import Embedder, TextEmbedder
 from rag.errors import EmptyQuestion, UnknownDocument
 from rag.indexer import IndexReport, Progress, add_files, check_compatible, index_lock, update_index
 from rag.reader import ReaderUnavailable
 from rag.retriever import Retriever
 from rag.schema import Answer, Document, Passage, Span
+from rag.sentence_answer import SentenceAnswerer
 from rag.store import ChunkingConfig, IndexStore
 
 log = logging.getLogger(__name__)
@@ -49,19 +49,20 @@ def clean_question(question: str) -> tuple[str, str | None]:
     return q, notice
 
 
-def load_reader(reader: str | None) -> Any:
-    """A span reader for ``reader`` ("default", a path or a hub id), or None for the sentence fallback."""
+def load_answerer(reader: str | None, embedder: TextEmbedder) -> Answerer:
+    """The answering component for ``reader``: the span reader ("default", a path or a hub id) with its
+    own settings, or the sentence fallback ("sentence", or when the default reader is not installed)."""
     if reader is None or reader in {"none", "sentence"}:
-        return None
+        return SentenceAnswerer(embedder)
     from rag.reader import SpanReader
 
     if reader == DEFAULT_READER:
         try:
-            return SpanReader.load(None)
+            return SpanAnswerer(SpanReader.load(None))
         except ReaderUnavailable as e:
             log.warning("no reader model (%s); answering with the sentence fallback", e)
-            return None
-    return SpanReader.load(reader)
+            return SentenceAnswerer(embedder)
+    return SpanAnswerer(SpanReader.load(reader))
 
 
 @dataclass(frozen=True)
@@ -73,19 +74,15 @@ class _Snapshot:
 class Assistant:
     """Question answering over one index folder."""
 
-    def __init__(self, index_dir: str | Path, embedder: Embedder, reader: str | None = DEFAULT_READER) -> None:
+    def __init__(self, index_dir: str | Path, embedder: TextEmbedder, reader: str | None = DEFAULT_READER) -> None:
         self.index_dir = Path(index_dir)
         self.embedder = embedder
-        attach = getattr(embedder, "use_query_encoder", None)  # ONNX questions: no torch on the ask path
-        if attach is not None and attach(self.index_dir) and embedder.query_encoder is not None:
-            embedder.query_encoder.preload()  # its session loads while the index opens
+        embedder.use_query_encoder()  # ONNX questions: no torch on the ask path (loads while the index opens)
         self._reader_spec = reader
-        self._reader: Any = None
-        self._reader_loaded = False
+        self._answerer: Answerer | None = None
         self._reader_lock = threading.Lock()
         self._write_lock = threading.RLock()
         self._background: list[threading.Thread] = []
-        self.sentence_answerer = SentenceAnswerer(embedder)
         self._snap = self._load_snapshot()
 
     # ---- construction ----------------------------------------------------------------------
@@ -132,22 +129,25 @@ class Assistant:
         check_compatible(store, self.embedder, None)
         return _Snapshot(store, Retriever(store, self.embedder))
 
-    # ---- the reader ------------------------------------------------------------------------
+    # ---- the answering component -----------------------------------------------------------
     @property
-    def reader(self) -> Any:
-        """The span reader (loaded on first use), or None when answering with the sentence fallback."""
-        if not self._reader_loaded:
+    def answerer(self) -> Answerer:
+        """The answering component (loaded on first use): the span reader's, or the sentence fallback."""
+        if self._answerer is None:
             with self._reader_lock:
-                if not self._reader_loaded:
-                    self._reader = load_reader(self._reader_spec)
-                    self._reader_loaded = True
-        return self._reader
+                if self._answerer is None:
+                    self._answerer = load_answerer(self._reader_spec, self.embedder)
+        return self._answerer
 
     @property
-    def default_threshold(self) -> float:
-        """The answer threshold ``ask`` uses when given none (the reader's, else the sentence fallback's)."""
-        reader = self.reader
-        return float(reader.threshold if reader is not None else self.sentence_answerer.threshold)
+    def settings(self) -> AnswerSettings:
+        """The answering rule ``ask`` applies when given no overrides (the reader's own)."""
+        return self.answerer.settings
+
+    @property
+    def answerer_name(self) -> str:
+        """``"reader"`` or ``"sentence"``."""
+        return self.answerer.name
 
     # ---- library ---------------------------------------------------------------------------
     @property
@@ -255,37 +255,28 @@ class Assistant:
         q, _ = clean_question(question)
         return self._snap.retriever.retrieve(q, k=k, doc_ids=doc_ids)
 
-    def read(self, question: str, passages: list[Passage]) -> tuple[list[Span], float]:
+    def read(self, question: str, passages: list[Passage],
+             settings: AnswerSettings | None = None) -> tuple[list[Span], float]:
         """What ``ask`` decides on: the reader's candidate spans in ``passages``, re-scored by how much of
         the question their sentence holds, best first, and the no-answer score. Needs a span reader."""
-        if self.reader is None:
+        answerer = self.answerer
+        if not isinstance(answerer, SpanAnswerer):
             raise ReaderUnavailable("this assistant answers with the sentence fallback: no span reader")
-        return self._read(question, passages, self._snap.store.documents)
+        return answerer.read(question, passages, self._snap.store.documents, settings)
 
-    def _read(self, question: str, passages: list[Passage],
-              documents: Mapping[str, Document]) -> tuple[list[Span], float]:
-        spans, no_answer = self.reader.read(question, passages)
-        return rerank_by_sentence(question, spans, passages, documents), no_answer
-
-    def ask(self, question: str, top_k: int = 5, doc_ids: list[str] | None = None,
-            threshold: float | None = None) -> Answer:
+    def ask(self, question: str, top_k: int | None = None, doc_ids: list[str] | None = None,
+            threshold: float | None = None, settings: AnswerSettings | None = None) -> Answer:
         """A short verbatim answer with citations, or ``text=None`` when the articles do not say.
 
-        ``threshold`` replaces the answerer's own; 0 never abstains (the best candidate is returned).
+        ``settings`` replaces the answering rule (default: ``self.settings``); ``top_k`` and ``threshold``
+        override single values of it (threshold 0 never abstains: the best candidate is returned).
         """
         q, notice = clean_question(question)
+        s = (settings or self.settings).override(top_k=top_k, threshold=threshold)
         snap = self._snap
         qvec = self.embedder.encode_query(q)
-        passages = snap.retriever.retrieve(q, k=top_k, doc_ids=doc_ids, query_vector=qvec)
-        reader = self.reader
-        if reader is not None:
-            spans, no_answer = self._read(q, passages, snap.store.documents)
-            thr = reader.threshold if threshold is None else threshold
-            # threshold 0 never abstains: with ratio 0 too, the answering rule accepts any best span
-            ratio = reader.answer_ratio if thr > 0 else 0.0
-            ans = answer_from_spans(q, spans, no_answer, passages, snap.store.documents, thr, answer_ratio=ratio)
-        else:
-            ans = self.sentence_answerer.answer(q, passages, snap.store.documents, threshold, qvec)
+        passages = snap.retriever.retrieve(q, k=s.top_k, doc_ids=doc_ids, query_vector=qvec)
+        ans = self.answerer.answer(q, passages, snap.store.documents, s, qvec)
         if notice:
             ans = ans.model_copy(update={"notice": notice})
         return ans

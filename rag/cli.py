@@ -12,7 +12,7 @@ from typing import Annotated, NoReturn
 
 import typer
 
-from rag.errors import RagError
+from rag.errors import IndexCorrupt, IndexMismatch, IndexMissing, RagError
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -26,6 +26,17 @@ IndexOpt = Annotated[Path, typer.Option("--index", help="Index folder.")]
 def _fail(message: str) -> NoReturn:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(1)
+
+
+def _fail_with(error: Exception) -> NoReturn:
+    """A library error as one line, with what to run about it (the library's messages name no command)."""
+    message = str(error)
+    index_dir = getattr(error, "index_dir", None)
+    if isinstance(error, IndexMissing):
+        message += f" (create it with: rag index CORPUS --index {index_dir})"
+    elif isinstance(error, IndexCorrupt | IndexMismatch):
+        message += f" (rag index CORPUS --index {index_dir} --rebuild)"
+    _fail(message)
 
 
 @app.command()
@@ -49,7 +60,7 @@ def index(
         report = update_index(corpus, index_dir, Embedder(model), chunking, rebuild=rebuild,
                               show_progress_bar=sys.stderr.isatty())
     except RagError as e:
-        _fail(str(e))
+        _fail_with(e)
     for issue in report.skipped:
         typer.echo(f"warning: skipped {issue}", err=True)
     typer.echo(
@@ -75,7 +86,7 @@ def ask(
         qa = Assistant.open(index_dir, reader=reader)
         ans = qa.ask(question, top_k=top_k)
     except RagError as e:
-        _fail(str(e))
+        _fail_with(e)
     if as_json:
         typer.echo(ans.model_dump_json(indent=2))
         return
@@ -105,7 +116,7 @@ def serve(
     try:
         serve_app(index_dir=index_dir, corpus=corpus, host=host, port=port, auth=auth or os.environ.get("RAG_AUTH"))
     except RagError as e:
-        _fail(str(e))
+        _fail_with(e)
 
 
 @app.command("eval")
@@ -152,7 +163,7 @@ def eval_cmd(
                      progress=sys.stderr.isatty(), top_k=top_k, reader=reader, threshold=threshold,
                      articles=chosen)
     except (RagError, FileNotFoundError, ValueError) as e:
-        _fail(str(e))
+        _fail_with(e)
     from eval.report import SUMMARY_KEYS, fmt
 
     for key, label in SUMMARY_KEYS:

@@ -8,12 +8,20 @@ Two paths:
 
 - ``Embedder.encode``: passages at index time, with sentence-transformers (torch).
 - ``Embedder.encode_query`` / ``encode_queries``: questions and the few sentences scored at answer
-  time. When a query encoder exported next to the index is attached (``use_query_encoder``), they run
-  on ONNX Runtime + ``tokenizers`` alone, never importing torch or sentence-transformers, which keeps
-  a cold ``rag ask`` within its budget. ``export_query_encoder`` writes that export (the model's
-  transformer as ONNX; mean pooling and L2 normalisation are done in numpy, as sentence-transformers
-  does them), and ``OnnxQueryEncoder`` runs it. Its vectors match sentence-transformers' to within
-  1e-4 cosine (``tests/test_query_encoder.py``).
+  time. When the model's query encoder is attached (``use_query_encoder``), they run on ONNX Runtime +
+  ``tokenizers`` alone, never importing torch or sentence-transformers, which keeps a cold ``rag ask``
+  within its budget. ``export_query_encoder`` writes that export (the model's transformer as ONNX;
+  mean pooling and L2 normalisation are done in numpy, as sentence-transformers does them), and
+  ``OnnxQueryEncoder`` runs it. Its vectors match sentence-transformers' to within 1e-4 cosine
+  (``tests/test_query_encoder.py``).
+
+One query encoder per model, not per index: it lives in the user's cache
+(``$RAG_CACHE_DIR`` or ``~/.cache/rag-news-qa``, ``query-encoders/<model>``), written once, and its
+files' SHA-256 are checked each time it is opened. A damaged export is reported in one line and
+exported again; it is never silently bypassed.
+
+``TextEmbedder`` is the contract the indexer, the retriever and the answerers rely on; ``Embedder``
+(sentence-transformers, plus the ONNX query path), ``OnnxQueryEncoder`` and the tests' fake implement it.
 """
 
 from __future__ import annotations
@@ -22,10 +30,11 @@ import hashlib
 import json
 import logging
 import os
+import re
 import threading
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -38,7 +47,54 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 
-# The query encoder's files inside an index folder; the JSON is written last and names the others.
+@runtime_checkable
+class TextEmbedder(Protocol):
+    """What the indexer, the retriever and the answerers need of an embedding model."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def dim(self) -> int: ...
+
+    def count_tokens(self, text: str) -> int: ...
+
+    def encode(self, texts: list[str], progress: bool = False) -> np.ndarray: ...
+
+    def encode_query(self, text: str) -> np.ndarray: ...
+
+    def encode_queries(self, texts: list[str]) -> np.ndarray: ...
+
+    def export_query_encoder(self, folder: str | Path | None = None) -> bool:
+        """Make the fast question path available (False: there is none for this model)."""
+        ...
+
+    def use_query_encoder(self, folder: str | Path | None = None) -> bool:
+        """Attach the fast question path if it exists (False: questions go through ``encode``)."""
+        ...
+
+
+class QueryEncoderDamaged(RuntimeError):
+    """A query encoder's files do not match the SHA-256 its metadata records."""
+
+
+def cache_dir() -> Path:
+    """Where per-user derived files live: ``$RAG_CACHE_DIR``, else ``$XDG_CACHE_HOME/rag-news-qa``,
+    else ``~/.cache/rag-news-qa``."""
+    env = os.environ.get("RAG_CACHE_DIR")
+    if env:
+        return Path(env).expanduser()
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "rag-news-qa"
+
+
+def query_encoder_dir(model_name: str) -> Path:
+    """The one folder holding ``model_name``'s ONNX query encoder."""
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", model_name)[-60:].strip("_") or "model"
+    return cache_dir() / "query-encoders" / f"{slug}-{hashlib.sha256(model_name.encode()).hexdigest()[:12]}"
+
+
+# The query encoder's files inside its folder; the JSON is written last and names the others.
 QUERY_ENCODER_META = "query-encoder.json"
 QUERY_ENCODER_ONNX = "query-encoder.onnx"
 QUERY_ENCODER_TOKENIZER = "query-encoder.tokenizer.json"
@@ -60,9 +116,16 @@ def resolve_model_path(name: str | None) -> tuple[str, str]:
     return name, name  # a hub id: sentence-transformers resolves it (needs hub access or a cache)
 
 
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
 def _file_entry(path: Path) -> dict[str, Any]:
-    data = path.read_bytes()
-    return {"name": path.name, "size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+    return {"name": path.name, "size": path.stat().st_size, "sha256": _sha256(path)}
 
 
 class OnnxQueryEncoder:
@@ -84,25 +147,34 @@ class OnnxQueryEncoder:
         self._session: Any = None
         self._tokenizer: Any = None
 
+    @property
+    def name(self) -> str:
+        return self.model_name
+
     @classmethod
     def open(cls, folder: str | Path, model_name: str | None = None) -> OnnxQueryEncoder | None:
-        """The encoder exported into ``folder`` (for ``model_name`` when given), or None when there is none
-        usable (absent, another model, another export version, or a file of the wrong size)."""
+        """The encoder exported into ``folder`` (for ``model_name`` when given), or None when there is
+        none (no metadata, another model, another export version). Raises ``QueryEncoderDamaged`` when
+        its files do not match the size and SHA-256 the metadata records."""
         folder = Path(folder)
         try:
             meta = json.loads((folder / QUERY_ENCODER_META).read_text(encoding="utf-8"))
-            if meta.get("version") != QUERY_ENCODER_VERSION:
-                return None
-            if model_name is not None and meta.get("model") != model_name:
-                return None
-            for role in ("onnx", "tokenizer"):
-                entry = meta[role]
-                if (folder / entry["name"]).stat().st_size != entry["size"]:
-                    log.warning("query encoder file %s has the wrong size; using sentence-transformers",
-                                folder / entry["name"])
-                    return None
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, ValueError):
             return None
+        if not isinstance(meta, dict) or meta.get("version") != QUERY_ENCODER_VERSION:
+            return None
+        if model_name is not None and meta.get("model") != model_name:
+            return None
+        for role in ("onnx", "tokenizer"):
+            entry = meta.get(role) or {}
+            path = folder / str(entry.get("name", ""))
+            try:
+                ok = path.stat().st_size == entry.get("size") and _sha256(path) == entry.get("sha256")
+            except OSError:
+                ok = False
+            if not ok:
+                raise QueryEncoderDamaged(f"query encoder file {path} is missing or damaged (size or SHA-256 "
+                                          "differs from its metadata)")
         return cls(folder, meta)
 
     def _load(self) -> tuple[Any, Any]:
@@ -159,6 +231,21 @@ class OnnxQueryEncoder:
             norms = np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
             out[rows] = pooled / norms
         return out
+
+    def encode_query(self, text: str) -> np.ndarray:
+        return self.encode([text])[0]
+
+    def encode_queries(self, texts: list[str]) -> np.ndarray:
+        return self.encode(texts)
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._load()[1].encode(text).ids)
+
+    def export_query_encoder(self, folder: str | Path | None = None) -> bool:
+        return True  # it is one
+
+    def use_query_encoder(self, folder: str | Path | None = None) -> bool:
+        return True
 
 
 class Embedder:
@@ -250,11 +337,22 @@ class Embedder:
                 self.query_encoder = None
         return self.encode(texts)
 
-    def use_query_encoder(self, folder: str | Path) -> bool:
-        """Attach the ONNX query encoder exported into ``folder`` (an index folder), if it is there and
-        was made from this model; returns whether one is attached."""
+    def use_query_encoder(self, folder: str | Path | None = None) -> bool:
+        """Attach this model's ONNX query encoder (default: its folder in the user's cache) if it has
+        been exported; returns whether one is attached. A damaged export is reported in one line and
+        exported again (which loads the model once), never silently bypassed."""
         if self.query_encoder is None:
-            self.query_encoder = OnnxQueryEncoder.open(folder, self.name)
+            where = Path(folder) if folder is not None else query_encoder_dir(self.name)
+            try:
+                self.query_encoder = OnnxQueryEncoder.open(where, self.name)
+            except QueryEncoderDamaged as e:
+                log.warning("%s; exporting it again", e)
+                for name in (QUERY_ENCODER_META, QUERY_ENCODER_ONNX, QUERY_ENCODER_TOKENIZER):
+                    (where / name).unlink(missing_ok=True)
+                if self.export_query_encoder(where):
+                    self.query_encoder = OnnxQueryEncoder.open(where, self.name)
+            if self.query_encoder is not None:
+                self.query_encoder.preload()  # its session loads in the background
         return self.query_encoder is not None
 
     def can_export(self) -> bool:
@@ -274,14 +372,18 @@ class Embedder:
         modes = [k for k, v in pooling.items() if k.startswith("pooling_mode") and v]
         return modes == ["pooling_mode_mean_tokens"]
 
-    def export_query_encoder(self, folder: str | Path, atol: float = 1e-4) -> bool:
-        """Export the model to ONNX into ``folder`` for ``encode_queries`` (no-op when a valid export of
-        this model is already there). The export is checked against sentence-transformers on a few probe
-        texts and dropped (returns False, queries stay on sentence-transformers) when any vector differs by
-        more than ``atol`` in cosine. Files are written atomically; ``query-encoder.json`` goes last."""
-        folder = Path(folder)
-        if OnnxQueryEncoder.open(folder, self.name) is not None:
-            return True
+    def export_query_encoder(self, folder: str | Path | None = None, atol: float = 1e-4) -> bool:
+        """Export the model to ONNX for ``encode_queries`` into ``folder`` (default: its one folder in the
+        user's cache), unless a sound export of this model is already there. The export is checked
+        against sentence-transformers on a few probe texts and dropped (returns False, queries stay on
+        sentence-transformers) when any vector differs by more than ``atol`` in cosine. Files are written
+        atomically; ``query-encoder.json`` goes last."""
+        folder = Path(folder) if folder is not None else query_encoder_dir(self.name)
+        try:
+            if OnnxQueryEncoder.open(folder, self.name) is not None:
+                return True
+        except QueryEncoderDamaged as e:
+            log.warning("%s; exporting it again", e)
         if not self.can_export():
             log.info("model %s is not a mean-pooling transformer; no ONNX query encoder", self.name)
             return False

@@ -13,16 +13,25 @@ class EmptyCorpus(RagError):
     """The corpus folder holds no readable article."""
 
 
-class IndexMissing(RagError, FileNotFoundError):
-    """No index at the given folder."""
+class IndexProblem(RagError):
+    """Something is wrong with an index folder; ``index_dir`` names it, so that a caller (the CLI) can say
+    how to fix it in its own terms. The library's messages name no command."""
+
+    def __init__(self, message: str, index_dir: object = None) -> None:
+        super().__init__(message)
+        self.index_dir = index_dir
 
 
-class IndexCorrupt(RagError):
-    """An index file is missing, truncated or unreadable."""
+class IndexMissing(IndexProblem, FileNotFoundError):
+    """No index at the given folder: it has to be built from a corpus folder."""
 
 
-class IndexMismatch(RagError):
-    """The index was made with another format version, embedding model or chunking."""
+class IndexCorrupt(IndexProblem):
+    """An index file is missing, truncated or unreadable: the index has to be rebuilt."""
+
+
+class IndexMismatch(IndexProblem):
+    """The index was made with another format version, embedding model or chunking: it has to be rebuilt."""
 
 
 class UnknownDocument(RagError, KeyError):

@@ -4,9 +4,9 @@ Only new or changed documents (by content hash) are chunked and embedded; delete
 Two indexing runs on one folder are serialised by a file lock; readers never need it, because a
 save only ever replaces the manifest atomically.
 
-An indexing run also leaves an ONNX export of the embedding model in the index folder (once per
-folder; see ``Embedder.export_query_encoder``), so that answering questions later needs neither torch
-nor sentence-transformers.
+An indexing run also makes sure the embedding model's ONNX query encoder exists (once per model, in the
+user's cache, never in the index folder; see ``rag.embedding``), so that answering questions later
+needs neither torch nor sentence-transformers.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from filelock import FileLock
 from pydantic import BaseModel, Field
 
 from rag.chunking import chunk_document
-from rag.embedding import Embedder
+from rag.embedding import QUERY_ENCODER_META, QUERY_ENCODER_ONNX, QUERY_ENCODER_TOKENIZER, TextEmbedder
 from rag.errors import EmptyCorpus, IndexMismatch
 from rag.ingest import (
     MAX_FILE_BYTES,
@@ -53,7 +53,7 @@ class IndexReport(BaseModel):
     skipped: list[str] = Field(default_factory=list)  # "path[:line]: reason", one per issue
     seconds: float = 0.0
     embed_seconds: float = 0.0
-    query_encoder: bool = False  # an ONNX query encoder is in the index folder
+    query_encoder: bool = False  # the model's ONNX query encoder is available (in the user's cache)
     export_seconds: float = 0.0
 
     @property
@@ -61,30 +61,39 @@ class IndexReport(BaseModel):
         return bool(self.added or self.updated or self.removed)
 
 
+def _drop_legacy_query_encoder(index_dir: Path) -> None:
+    """Indexes made before the query encoder moved to the user's cache held a 90 MB copy of it: remove it
+    (an index folder holds no model weights)."""
+    for name in (QUERY_ENCODER_META, QUERY_ENCODER_ONNX, QUERY_ENCODER_TOKENIZER):
+        (index_dir / name).unlink(missing_ok=True)
+
+
 def index_lock(index_dir: Path, timeout: float = -1) -> FileLock:
     index_dir.mkdir(parents=True, exist_ok=True)
     return FileLock(str(index_dir / LOCK), timeout=timeout)
 
 
-def check_compatible(store: IndexStore, embedder: Embedder, chunking: ChunkingConfig | None) -> None:
+def check_compatible(store: IndexStore, embedder: TextEmbedder, chunking: ChunkingConfig | None) -> None:
     """Refuse to mix vectors from two models or two chunkings in one index."""
     m = store.manifest
     if m.embedding_model != embedder.name:
         raise IndexMismatch(
             f"index at {store.path} was built with model {m.embedding_model!r}, not {embedder.name!r}; "
-            + rebuild_hint(store.path)
+            + rebuild_hint(store.path),
+            store.path,
         )
     if chunking is not None and chunking != m.chunking:
         raise IndexMismatch(
             f"index at {store.path} was built with chunking {m.chunking.model_dump()}, not {chunking.model_dump()}; "
-            + rebuild_hint(store.path)
+            + rebuild_hint(store.path),
+            store.path,
         )
 
 
 def update_index(
     corpus: str | Path,
     index_dir: str | Path,
-    embedder: Embedder,
+    embedder: TextEmbedder,
     chunking: ChunkingConfig | None = None,
     *,
     rebuild: bool = False,
@@ -152,10 +161,10 @@ def update_index(
         if report.changed or metadata_changed or moved or not IndexStore.exists(index_dir):
             say(0.95, "saving index")
             store.save()
-        export = getattr(embedder, "export_query_encoder", None)  # test fakes have none
-        if query_encoder and export is not None:
+        _drop_legacy_query_encoder(Path(index_dir))
+        if query_encoder:
             t_export = time.perf_counter()
-            report.query_encoder = bool(export(index_dir))
+            report.query_encoder = embedder.export_query_encoder()
             report.export_seconds = time.perf_counter() - t_export
         report.documents = len(store.documents)
         report.chunks = len(store.chunks)
@@ -165,7 +174,7 @@ def update_index(
     return report
 
 
-def _embed_and_add(store: IndexStore, docs: list[Document], embedder: Embedder, report: IndexReport,
+def _embed_and_add(store: IndexStore, docs: list[Document], embedder: TextEmbedder, report: IndexReport,
                    say: Progress, show_progress_bar: bool = False) -> None:
     """Chunk and embed ``docs`` and add them to ``store`` (not saved)."""
     cfg = store.manifest.chunking
@@ -188,7 +197,7 @@ def _embed_and_add(store: IndexStore, docs: list[Document], embedder: Embedder, 
 def add_files(
     paths: Sequence[Path],
     index_dir: str | Path,
-    embedder: Embedder,
+    embedder: TextEmbedder,
     *,
     store: IndexStore | None = None,
     max_file_bytes: int = MAX_FILE_BYTES,
@@ -208,7 +217,7 @@ def add_files(
     say = progress or (lambda f, msg: None)
     manifest = store.manifest if store is not None else IndexStore.read_manifest(index_dir)
     if not manifest.corpus:
-        raise ValueError(f"the index at {index_dir} records no corpus folder; run rag index CORPUS first")
+        raise ValueError(f"the index at {index_dir} records no corpus folder; give one")
     root = Path(manifest.corpus).resolve()
     report = IndexReport(index_dir=str(index_dir))
     docs: list[Document] = []

@@ -9,13 +9,11 @@ offsets plus an overall no-answer score.
 Scores: inside one window the model's start and end logits give every valid span (start <= end, at
 most ``max_answer_tokens`` long) the joint logit ``start + end``; a softmax over all valid spans and the
 no-answer option (both at [CLS]) turns them into probabilities that sum to one per window.  A span's
-score is its probability, times its passage's retrieval weight ``exp(beta * (cos - best cos))`` so that
-spans of different passages compare (beta chosen on the held-out articles; 1 for the best passage);
+score is its probability, times its passage's retrieval weight ``exp(beta * (cos - best cos))`` when
+``read`` is given a ``passage_weight`` beta, so that spans of different passages compare (1 for the best passage);
 a passage's no-answer score is the minimum over its windows (the passage may
 hold the answer if any window does) and the overall no-answer score the minimum over all passages.
-``decide`` answers with the best span unless the no-answer score wins
-(``best / (best + no_answer) < answer_ratio``) or the span scores below ``threshold``; both values were
-chosen on held-out articles (see the model card).
+Whether to answer is not decided here: ``rag.answer`` holds the answering rule.
 
 Heavy imports (torch, transformers, onnxruntime) happen inside methods: ``import rag.reader`` is cheap.
 """
@@ -70,9 +68,6 @@ class ReaderSettings:
     max_answer_tokens: int = 30
     n_best: int = 20  # start/end candidates considered per window
     batch_size: int = 32  # windows per forward pass
-    threshold: float = 0.1  # minimum span score to answer (see the model card for how it was chosen)
-    answer_ratio: float = 0.5  # answer only if best / (best + no_answer) reaches this (0.5: plain comparison)
-    passage_weight: float = 10.0  # beta of the retrieval weight exp(beta * (cos - best cos)); 0: none
     backend: str = "torch"  # default backend when "auto" is requested
 
     @classmethod
@@ -117,14 +112,14 @@ class SpanReader:
         backend: str,
         input_names: Sequence[str],
         pad_id: int = 0,
+        folder: Path | None = None,
     ) -> None:
         self._tok = tokenizer  # a ``tokenizers.Tokenizer`` (Rust), truncation and padding set here
         self._pad_id = pad_id
         self._run = runner  # callable: dict[str, np.ndarray] -> (start_logits, end_logits) as np arrays
         self.settings = settings
-        self.threshold: float = settings.threshold
-        self.answer_ratio: float = settings.answer_ratio
         self.name = name
+        self.folder: Path | None = folder  # the model folder (its reader_config.json holds the answering rule)
         self.backend = backend
         self._input_names = tuple(input_names)
         self._lock = threading.Lock()
@@ -183,11 +178,15 @@ class SpanReader:
             raise
         except Exception as e:  # missing files, not cached offline, unsupported architecture ...
             raise ReaderUnavailable(f"cannot load reader {ident!r}: {type(e).__name__}: {e}") from e
-        return cls(tok, runner, settings, ident, backend, names, pad_id)
+        return cls(tok, runner, settings, ident, backend, names, pad_id, path)
 
     # ----------------------------------------------------------------------------------- reading
-    def read(self, question: str, passages: list[Passage], top_n: int = 5) -> tuple[list[Span], float]:
-        """Candidate spans (best first, de-duplicated, document offsets) and the no-answer score."""
+    def read(self, question: str, passages: list[Passage], top_n: int = 5,
+             passage_weight: float = 0.0) -> tuple[list[Span], float]:
+        """Candidate spans (best first, de-duplicated, document offsets) and the no-answer score.
+
+        ``passage_weight`` (beta, 0: none) scales each span's probability by its passage's retrieval
+        weight ``exp(beta * (cos - best cos))`` so that spans of different passages compare."""
         question = " ".join(question.split())
         if not passages or not question:
             return [], 1.0
@@ -196,23 +195,11 @@ class SpanReader:
             return [], 1.0
         start_logits, end_logits = self._forward(enc)
         cands, null_by_passage = self._decode(enc, start_logits, end_logits, [p.text for p in passages])
-        self._weigh_by_retrieval(cands, passages)
+        self._weigh_by_retrieval(cands, passages, passage_weight)
         spans = self._dedupe(cands, passages, null_by_passage, top_n)
         no_answer = min(null_by_passage) if null_by_passage else 1.0
         return spans, float(min(1.0, max(0.0, no_answer)))
 
-    def decide(self, spans: Sequence[Span], no_answer: float) -> Span | None:
-        """The span to answer with, or ``None`` to abstain.
-
-        Abstains when the no-answer score wins (``best / (best + no_answer) < answer_ratio``; 0.5 is the
-        plain comparison) or the best span scores below ``threshold``.  Both were chosen on held-out
-        articles (see the model card).
-        """
-        if not spans or not accepts(spans[0].score, no_answer, self.threshold, self.answer_ratio):
-            return None
-        return spans[0]
-
-    # ---------------------------------------------------------------------------------- internals
     def _truncate_question(self, question: str) -> str:
         st = self.settings
         # Room for [CLS]/[SEP]x2 and more passage tokens than the window overlap.
@@ -307,7 +294,7 @@ class SpanReader:
                 cands.append(_Cand(pi, cs, ce, float(np.exp(flat[f] - top)) / z))
         return cands, null_by_passage
 
-    def _weigh_by_retrieval(self, cands: list[_Cand], passages: list[Passage]) -> None:
+    def _weigh_by_retrieval(self, cands: list[_Cand], passages: list[Passage], beta: float) -> None:
         """Scale each span's probability by its passage's retrieval weight, ``exp(beta * (cos - best cos))``.
 
         The reader's probabilities are normalised within one window, so a confident span in an off-topic
@@ -315,7 +302,6 @@ class SpanReader:
         retrieved passages, relative to the best one) makes spans comparable across passages. The best
         passage keeps weight 1, so a single gold passage scores exactly as in validation.
         """
-        beta = self.settings.passage_weight
         cos = [p.dense_score for p in passages]
         known = [c for c in cos if c is not None]
         if beta <= 0 or len(known) < 2:
@@ -362,18 +348,6 @@ class SpanReader:
                 )
             )
         return out
-
-
-def accepts(best: float, no_answer: float, threshold: float, ratio: float) -> bool:
-    """The answering rule: the best span reaches ``threshold`` and beats the no-answer score by ``ratio``
-    (``best / (best + no_answer) >= ratio``; 0.5 is the plain comparison)."""
-    return best >= threshold and answer_ratio(best, no_answer) >= ratio
-
-
-def answer_ratio(best: float, no_answer: float) -> float:
-    """``best / (best + no_answer)``: how strongly the best span beats the no-answer option."""
-    total = best + no_answer
-    return best / total if total > 0 else 0.0
 
 
 def _whole_words(text: str, start: int, end: int) -> tuple[int, int]:

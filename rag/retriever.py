@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from rag.embedding import Embedder
+from rag.embedding import TextEmbedder
 from rag.errors import UnknownDocument
 from rag.schema import Passage
 from rag.store import IndexStore
@@ -73,7 +73,7 @@ class LexicalIndex:
 class Retriever:
     """Hybrid retrieval over one IndexStore; safe for concurrent readers."""
 
-    def __init__(self, store: IndexStore, embedder: Embedder, depth: int = 50,
+    def __init__(self, store: IndexStore, embedder: TextEmbedder, depth: int = 50,
                  lexical: LexicalIndex | None = None, recent: LexicalIndex | None = None) -> None:
         self.store = store
         self.embedder = embedder

@@ -63,7 +63,7 @@ class Span(BaseModel):
     start: int
     end: int
     text: str
-    score: float  # calibrated probability-like score in [0, 1]
+    score: float  # ranking score in [0, 1]: probability x retrieval weight (x sentence weight after re-scoring)
     no_answer_score: float = 0.0  # the reader's belief that this passage holds no answer, in [0, 1]
 
 
@@ -86,7 +86,8 @@ class Answer(BaseModel):
 
     question: str
     text: str | None
-    score: float = Field(ge=0.0, le=1.0)
+    score: float = Field(ge=0.0, le=1.0)  # ranking score of the best candidate (not a probability)
+    confidence: float | None = None  # calibrated P(the answer is exactly right); None: not calibrated
     citations: list[Citation] = Field(default_factory=list)
     passages: list[Passage] = Field(default_factory=list)  # everything retrieved, best first
     answerer: Literal["reader", "sentence", "none"] = "none"  # which layer produced the answer

@@ -74,7 +74,7 @@ class Manifest(BaseModel):
 
 
 def rebuild_hint(index_dir: Path) -> str:
-    return f"rebuild it with: rag index CORPUS --index {index_dir} --rebuild"
+    return "rebuild the index from its corpus folder"
 
 
 def _now() -> str:
@@ -172,21 +172,22 @@ class IndexStore:
         path = Path(path)
         mpath = path / MANIFEST
         if not mpath.is_file():
-            raise IndexMissing(f"no index at {path} (no {MANIFEST}); create it with: rag index CORPUS --index {path}")
+            raise IndexMissing(f"no index at {path} (no {MANIFEST}); build it from a corpus folder", path)
         try:
             raw = json.loads(mpath.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise IndexCorrupt(f"{mpath} is unreadable ({e}); {rebuild_hint(path)}") from None
+            raise IndexCorrupt(f"{mpath} is unreadable ({e}); {rebuild_hint(path)}", path) from None
         version = raw.get("format_version") if isinstance(raw, dict) else None
         if version != FORMAT_VERSION:
             raise IndexMismatch(
                 f"index at {path} has format version {version}, this program reads {FORMAT_VERSION}; "
-                + rebuild_hint(path)
+                + rebuild_hint(path),
+                path,
             )
         try:
             return Manifest.model_validate(raw)
         except ValidationError as e:
-            raise IndexCorrupt(f"{mpath} is malformed ({e.error_count()} errors); {rebuild_hint(path)}") from None
+            raise IndexCorrupt(f"{mpath} is malformed ({e.error_count()} errors); {rebuild_hint(path)}", path) from None
 
     @classmethod
     def open(cls, path: str | Path, verify_hashes: bool = False) -> IndexStore:
@@ -199,18 +200,19 @@ class IndexStore:
         for role in ("vectors", "documents", "chunks"):
             entry = manifest.files.get(role)
             if entry is None:
-                raise IndexCorrupt(f"{path / MANIFEST} names no {role} file; {rebuild_hint(path)}")
+                raise IndexCorrupt(f"{path / MANIFEST} names no {role} file; {rebuild_hint(path)}", path)
             fpath = path / entry.name
             if not fpath.is_file():
-                raise IndexCorrupt(f"index file missing: {fpath}; {rebuild_hint(path)}")
+                raise IndexCorrupt(f"index file missing: {fpath}; {rebuild_hint(path)}", path)
             size = fpath.stat().st_size
             if size != entry.size:
                 raise IndexCorrupt(
                     f"index file truncated or changed: {fpath} ({size} bytes, manifest says {entry.size}); "
-                    + rebuild_hint(path)
+                    + rebuild_hint(path),
+                    path,
                 )
             if (verify_hashes or role != "vectors") and file_sha256(fpath) != entry.sha256:
-                raise IndexCorrupt(f"index file corrupted: {fpath} (checksum mismatch); {rebuild_hint(path)}")
+                raise IndexCorrupt(f"index file corrupted: {fpath} (checksum mismatch); {rebuild_hint(path)}", path)
         try:
             documents: dict[str, Document] = {}
             with (path / manifest.files["documents"].name).open(encoding="utf-8") as f:
@@ -225,12 +227,13 @@ class IndexStore:
             vectors = faiss.read_index(str(path / manifest.files["vectors"].name))
         except (OSError, ValueError, KeyError, RuntimeError) as e:
             raise IndexCorrupt(
-                f"index at {path} is unreadable ({type(e).__name__}: {e}); {rebuild_hint(path)}"
+                f"index at {path} is unreadable ({type(e).__name__}: {e}); {rebuild_hint(path)}", path
             ) from None
         if vectors.ntotal != len(chunks) or vectors.d != manifest.dim:
             raise IndexCorrupt(
                 f"index at {path} is inconsistent ({vectors.ntotal} vectors, {len(chunks)} chunks); "
-                + rebuild_hint(path)
+                + rebuild_hint(path),
+                path,
             )
         store = cls(path, manifest, documents, chunks, vectors)
         store._set_nprobe()

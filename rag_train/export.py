@@ -29,8 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from eval import squad
-from rag.answer import SENTENCE_WEIGHT
-from rag.reader import ONNX_FILE, READER_CONFIG, Backend, SpanReader, accepts, answer_ratio
+from rag.answer import SENTENCE_WEIGHT, AnswerSettings, answer_ratio
+from rag.reader import ONNX_FILE, READER_CONFIG, Backend, SpanReader
 from rag.schema import Passage
 from rag_train.reader import (
     QAExample,
@@ -80,10 +80,48 @@ def raw_predictions(reader: SpanReader, examples: Sequence[QAExample]) -> dict[s
 def apply_threshold(
     raw: dict[str, tuple[str, float, float]], threshold: float, ratio: float = 0.5
 ) -> dict[str, str]:
-    """Predictions under ``SpanReader.decide``'s rule (empty string: no answer)."""
-    return {
-        q: (t if (t and accepts(s, na, threshold, ratio)) else "") for q, (t, s, na) in raw.items()
-    }
+    """Predictions under the answering rule (``AnswerSettings.accepts``; empty string: no answer)."""
+    rule = AnswerSettings(threshold=threshold, answer_ratio=ratio)
+    return {q: (t if (t and rule.accepts(s, na)) else "") for q, (t, s, na) in raw.items()}
+
+
+MIN_THRESHOLD = 0.001  # the smallest threshold the export ships (0 would mean: never abstain)
+PLAIN = (MIN_THRESHOLD, 0.5)  # the plain comparison: abstain when the no-answer score beats the best span
+
+
+def shipped_value(threshold: float) -> float:
+    """A chosen threshold as shipped: 3 decimals (what the chat's slider shows), at least ``MIN_THRESHOLD``."""
+    return max(MIN_THRESHOLD, round(threshold, 3))
+
+
+def fit_confidence(raw: dict[str, tuple[str, float, float]], examples: Sequence[QAExample], threshold: float,
+                   ratio: float, prior: float = 0.75, bins: int = 10) -> list[list[float]]:
+    """Knots ``[score, P(exact)]`` mapping an answer's ranking score to the chance that it is exactly
+    right, fitted on the answers ``examples`` get under the rule (questions re-weighted to ``prior``
+    answerable, as the rule itself): score-quantile bins, then pooled so that the chance never falls as
+    the score rises (isotonic regression, pool-adjacent-violators)."""
+    import numpy as np
+
+    rule = AnswerSettings(threshold=threshold, answer_ratio=ratio)
+    rows = [(raw[e.qid][1], score_one(raw[e.qid][0], e.answers)[0], e.is_impossible) for e in examples
+            if e.qid in raw and raw[e.qid][0] and rule.accepts(raw[e.qid][1], raw[e.qid][2])]
+    if len(rows) < bins:
+        return []
+    n_has = max(1, sum(1 for e in examples if not e.is_impossible))
+    n_no = max(1, sum(1 for e in examples if e.is_impossible))
+    rows.sort()
+    score = np.array([r[0] for r in rows])
+    right = np.array([r[1] for r in rows])
+    weight = np.array([(1 - prior) / n_no if r[2] else prior / n_has for r in rows])
+    blocks = [[float(np.median(score[c])), float(np.average(right[c], weights=weight[c])), float(weight[c].sum())]
+              for c in np.array_split(np.arange(len(rows)), bins)]
+    pooled: list[list[float]] = []
+    for b in blocks:
+        pooled.append(b)
+        while len(pooled) > 1 and pooled[-2][1] > pooled[-1][1]:
+            (s1, p1, w1), (s2, p2, w2) = pooled[-2], pooled[-1]
+            pooled[-2:] = [[(s1 * w1 + s2 * w2) / (w1 + w2), (p1 * w1 + p2 * w2) / (w1 + w2), w1 + w2]]
+    return [[round(s, 6), round(p, 4)] for s, p, _ in pooled]
 
 
 ANSWERABLE_PRIOR = 0.75  # the share of answerable questions the threshold is tuned for (see the model card)
@@ -131,7 +169,8 @@ def _best_threshold(
     best_s = np.array([raw[e.qid][1] for e in exs])
     ok = has_text & (np.array([answer_ratio(raw[e.qid][1], raw[e.qid][2]) for e in exs]) >= ratio)
     above = np.nextafter(best_s.max(initial=0.0), np.inf)  # answering nothing is a candidate too
-    thresholds = np.unique(np.concatenate([[0.0], best_s, [above]]))
+    # 0 would mean "never abstain" (the ratio not applied): the lowest candidate is the plain comparison
+    thresholds = np.unique(np.concatenate([[MIN_THRESHOLD], best_s[best_s > MIN_THRESHOLD], [above]]))
     answered = ok[None, :] & (best_s[None, :] >= thresholds[:, None])
     expected = (np.where(answered, f1_ans[None, :], f1_empty[None, :]) * weight[None, :]).sum(axis=1)
     i = int(np.argmax(expected))  # first maximum: the lowest threshold
@@ -284,13 +323,13 @@ def evaluate_and_export(final_dir: Path, export_dir: Path, cfg: TrainConfig,
 
     export_fp16(final_dir, export_dir)
     settings: dict[str, Any] = {
-        "max_len": cfg.max_len, "stride": cfg.stride, "threshold": 0.0, "answer_ratio": 0.5, "backend": "torch",
-        "passage_weight": PASSAGE_WEIGHT,
+        "max_len": cfg.max_len, "stride": cfg.stride, "threshold": PLAIN[0], "answer_ratio": PLAIN[1],
+        "backend": "torch", "passage_weight": PASSAGE_WEIGHT, "sentence_weight": SENTENCE_WEIGHT,
     }
     (export_dir / READER_CONFIG).write_text(json.dumps(settings, indent=2))
 
     report: dict[str, Any] = {"holdout_titles": titles, "train_meta": meta, "backends": {}}
-    threshold, ratio = 0.0, 0.5
+    threshold, ratio = PLAIN
     raws: dict[str, dict[str, tuple[str, float, float]]] = {}
     # dynamic int8 torch was measured on earlier readers and lost ~6 points of span F1: not tried again
     backends: list[Backend] = ["torch", "onnx"]
@@ -307,7 +346,7 @@ def evaluate_and_export(final_dir: Path, export_dir: Path, cfg: TrainConfig,
             if backend == "torch":
                 threshold, ratio, _ = choose_threshold(raw, val)
                 (run_dir / "raw_predictions.json").write_text(json.dumps(raw))
-            default = summarize(apply_threshold(raw, 0.0, 0.5), val)
+            default = summarize(apply_threshold(raw, *PLAIN), val)
             chosen = summarize(apply_threshold(raw, threshold, ratio), val)
             own_t, own_r, own = choose_threshold(raw, val)
             lat = latency(reader, val)
@@ -328,7 +367,7 @@ def evaluate_and_export(final_dir: Path, export_dir: Path, cfg: TrainConfig,
             if backend == "onnx" and (export_dir / ONNX_FILE).exists():
                 (export_dir / ONNX_FILE).unlink()  # shipped only if clearly better (decided below)
 
-    settings["threshold"] = round(threshold, 6)
+    settings["threshold"] = shipped_value(threshold)
     settings["answer_ratio"] = round(ratio, 4)
     onnx_rep = report["backends"].get("onnx", {})
     torch_rep = report["backends"]["torch"]
@@ -346,7 +385,7 @@ def evaluate_and_export(final_dir: Path, export_dir: Path, cfg: TrainConfig,
         (export_dir / "model.safetensors").unlink(missing_ok=True)
         settings["backend"] = "onnx"
         # the shipped graph's own scores choose its threshold (int8 shifts the probabilities a little)
-        settings["threshold"] = round(float(onnx_rep["own_best_threshold"][0]), 6)
+        settings["threshold"] = shipped_value(float(onnx_rep["own_best_threshold"][0]))
         settings["answer_ratio"] = round(float(onnx_rep["own_best_threshold"][1]), 4)
     report["shipped_onnx"] = ship_onnx
     (export_dir / READER_CONFIG).write_text(json.dumps(settings, indent=2))
@@ -357,9 +396,11 @@ def evaluate_and_export(final_dir: Path, export_dir: Path, cfg: TrainConfig,
             corpus, cal, n_paragraphs = calibration_set(cfg, titles, run_dir / "calibration" / "corpus")
             t0 = time.time()
             raw_open = open_predictions(export_dir, corpus, run_dir / "calibration" / "index", cal)
-            t_open, r_open, at_open = choose_threshold(raw_open, cal, ratios=OPEN_RATIOS)
+            t_best, r_open, _ = choose_threshold(raw_open, cal, ratios=OPEN_RATIOS)
+            t_open = shipped_value(t_best)
+            at_open = summarize(apply_threshold(raw_open, t_open, r_open), cal)
             report["open"] = {
-                "threshold": t_open, "answer_ratio": r_open, "at_threshold": at_open,
+                "threshold": t_open, "threshold_unrounded": t_best, "answer_ratio": r_open, "at_threshold": at_open,
                 "at_gold_threshold": summarize(apply_threshold(raw_open, settings["threshold"],
                                                                settings["answer_ratio"]), cal),
                 "always_answer": summarize(apply_threshold(raw_open, 0.0, 0.0), cal),
@@ -370,9 +411,12 @@ def evaluate_and_export(final_dir: Path, export_dir: Path, cfg: TrainConfig,
             }
             gold_raw = raws["onnx" if ship_onnx else "torch"]
             report["open"]["gold_at_threshold"] = summarize(apply_threshold(gold_raw, t_open, r_open), val)
-            settings["threshold"] = round(t_open, 6)
+            settings["threshold"] = t_open
             settings["answer_ratio"] = round(r_open, 4)
+            settings["confidence"] = fit_confidence(raw_open, cal, t_open, r_open)
+            report["open"]["confidence"] = settings["confidence"]
             (export_dir / READER_CONFIG).write_text(json.dumps(settings, indent=2))
+            (run_dir / "raw_open_predictions.json").write_text(json.dumps(raw_open))
             log.info("open-mode calibration: threshold %.4f ratio %.2f -> %s", t_open, r_open, at_open)
         except Exception:
             log.exception("open-mode calibration failed; keeping the gold-paragraph threshold")
@@ -403,9 +447,16 @@ def _changed_flags(cfg: TrainConfig, names: Sequence[str]) -> list[str]:
     out = []
     for name in names:
         v = getattr(cfg, name)
-        if v != getattr(d, name):
-            value = f"{v:g}" if isinstance(v, float) else str(v)
-            out.append(f"--{name.replace('_', '-')} {value}")
+        flag = f"--{name.replace('_', '-')}"
+        if v == getattr(d, name):
+            continue
+        if isinstance(v, bool):  # store_true flags (every boolean option defaults to off)
+            if v:
+                out.append(flag)
+        elif v is None:
+            out.append(f"{flag} ''")
+        else:
+            out.append(f"{flag} {v:g}" if isinstance(v, float) else f"{flag} {v}")
     return out
 
 
@@ -421,10 +472,12 @@ def _training_command(cfg: TrainConfig) -> str:
         lines.append(_training_command(recorded_config(base_meta)))
     schedules = schedules_from_log(Path(cfg.out) / "train.log") or [{"total": 0}]
     for sch in schedules:
-        parts = ["python -m rag_train.reader", f"--out {cfg.out}"]
+        parts = ["python -m rag_train", f"--out {cfg.out}"]
         if cfg.base_model:
             parts.append(f"--base-model {cfg.base_model}")
-        parts += _changed_flags(cfg, ("max_len", "stride", "batch_size", "lr", "hard_negatives", "threads", "seed"))
+        parts += _changed_flags(cfg, ("split_file", "sample_questions", "sample_skip", "max_len", "stride",
+                                      "batch_size", "lr", "warmup", "hard_negatives", "bf16", "bucket", "threads",
+                                      "seed"))
         epochs = sch["total"] / sch["steps_per_epoch"] if sch.get("steps_per_epoch") else cfg.epochs
         if len(schedules) > 1 or epochs != d.epochs:
             parts.append(f"--epochs {epochs:g}")
@@ -612,7 +665,7 @@ Exact commands (from the project root; `--resume` continues a run from its `<out
 
 ```
 {cmd}
-python -m rag_train.reader --out {cfg.out}{_export_args(cfg)} --skip-train --export rag/models/reader-minilm
+python -m rag_train --out {cfg.out}{_export_args(cfg)} --skip-train --export rag/models/reader-minilm
 ```
 
 Hyper-parameters: max length {cfg.max_len} tokens, window overlap (stride) {cfg.stride}, batch {cfg.batch_size},

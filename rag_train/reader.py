@@ -1,9 +1,9 @@
 """Fine-tune a small extractive span reader (SQuAD 2.0 style, with no-answer at [CLS]).
 
-Usage (from the project root)::
+Usage (from the project root; ``rag_train/cli.py`` holds the command line)::
 
-    python -m rag_train.reader --out runs/reader                # train (resumes with --resume)
-    python -m rag_train.reader --out runs/reader --export rag/models/reader-minilm --skip-train
+    python -m rag_train --out ~/runs/reader                # train (resumes with --resume)
+    python -m rag_train --out ~/runs/reader --export rag/models/reader-minilm --skip-train
 
 Training data are SQuAD-format JSON files (default ``../shared/data/squad-v1.1-dev-a.json`` and
 ``../shared/data/squad-v2.0-dev-a.json``).  Several whole articles are held out for validation and
@@ -16,7 +16,6 @@ to ``<out>/train.log``; the final fp32 model to ``<out>/final``.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import logging
@@ -247,13 +246,32 @@ def build_train_features(
     return feats
 
 
-def sample_questions(examples: Sequence[QAExample], n: int, seed: int) -> list[QAExample]:
-    """A seeded random sample of ``n`` questions from the training files, plus every question of the
-    dev-a ``fit`` articles (the real unanswerable ones are few and all wanted); file order kept."""
-    rng = random.Random(seed)
-    pool = [i for i, e in enumerate(examples) if not e.source.startswith("squad-v")]
-    keep = set(rng.sample(pool, min(n, len(pool))))
-    return [e for i, e in enumerate(examples) if i in keep or e.source.startswith("squad-v")]
+def sample_questions(examples: Sequence[QAExample], n: int, seed: int, skip: int = 0) -> list[QAExample]:
+    """Whole articles of the training files (not the dev-a files) in a seeded order, skipping the first
+    ``skip`` questions' worth of articles and taking articles until ``n`` questions: a run can train on
+    one slice of a large file and a later run on the next (``--sample-skip``), and the articles it did
+    not touch stay unseen. Every question of the dev-a ``fit`` articles is kept; file order is kept."""
+    counts: dict[str, int] = {}
+    for e in examples:
+        if not e.source.startswith("squad-v"):
+            counts[e.title] = counts.get(e.title, 0) + 1
+    order = sorted(counts, key=lambda t: hashlib.sha1(f"{seed}:{t}".encode()).hexdigest())
+    keep: set[str] = set()
+    seen = 0
+    for title in order:
+        if seen >= skip + n:
+            break
+        if seen >= skip:
+            keep.add(title)
+        seen += counts[title]
+    return [e for e in examples if e.source.startswith("squad-v") or e.title in keep]
+
+
+def sampled_titles(cfg: TrainConfig) -> list[str]:
+    """The training-file articles a run with ``cfg`` trains on (for checks and the model card)."""
+    exs = [e for f in cfg.train_files for e in load_squad(f)]
+    return sorted({e.title for e in sample_questions(exs, cfg.sample_questions, cfg.seed, cfg.sample_skip)
+                   if not e.source.startswith("squad-v")})
 
 
 def _count_by(examples: Sequence[QAExample]) -> dict[str, int]:
@@ -321,7 +339,8 @@ class TrainConfig:
     epochs: float = 1.0
     max_steps: int = 0  # >0: stop after this many steps (smoke tests)
     max_examples: int = 0  # >0: use only the first N training examples (smoke tests)
-    sample_questions: int = 0  # >0: train on a seeded random sample of N questions of the qa-train files
+    sample_questions: int = 0  # >0: train on whole articles of the training files, about N questions
+    sample_skip: int = 0  # skip the first N questions' worth of those articles (the slice an earlier run took)
     negative_window_keep: float = 1.0
     hard_negatives: float = 0.33  # per answerable question, this many related paragraphs as no-answer
     bf16: bool = False  # torch.autocast("cpu", bfloat16): 2.5x fp32 on AVX512-BF16, 20x slower without it
@@ -375,6 +394,7 @@ def train(cfg: TrainConfig) -> Path:
     out = Path(cfg.out)
     _setup_logging(out)
     torch.set_num_threads(max(1, cfg.threads))
+    torch.set_flush_denormal(True)  # denormal activations slow CPU matrix products many times over
     base = cfg.base_model or base_model_path()
 
     train_ex, val_ex, titles = load_splits(
@@ -383,7 +403,7 @@ def train(cfg: TrainConfig) -> Path:
     if cfg.max_examples > 0:
         train_ex = train_ex[: cfg.max_examples]
     if cfg.sample_questions > 0:
-        train_ex = sample_questions(train_ex, cfg.sample_questions, cfg.seed)
+        train_ex = sample_questions(train_ex, cfg.sample_questions, cfg.seed, cfg.sample_skip)
     log.info("training sources: %s", dict(sorted(_count_by(train_ex).items())))
     negatives = hard_negatives(train_ex, cfg.hard_negatives, seed=cfg.seed)
     if negatives:
@@ -617,114 +637,3 @@ def final_from_checkpoint(out: Path, base_model: str | None = None) -> Path:
     meta_path.write_text(json.dumps(meta, indent=2))
     log.info("final model written from checkpoint at step %d", state["step"])
     return final
-
-
-# ------------------------------------------------------------------------------------------ CLI
-def build_parser() -> argparse.ArgumentParser:
-    d = TrainConfig()
-    p = argparse.ArgumentParser(prog="python -m rag_train.reader", description=__doc__.split("\n")[0])
-    p.add_argument("--out", default=d.out, help="run folder (checkpoints, log, final model)")
-    p.add_argument("--base-model", default=None, help="base weights (default: packaged all-MiniLM-L6-v2)")
-    p.add_argument("--train-file", action="append", dest="train_files", help="SQuAD-format JSON (repeatable)")
-    p.add_argument("--holdout-title", action="append", dest="holdout_titles", help="held-out article title")
-    p.add_argument("--holdout-count", type=int, default=d.holdout_count)
-    p.add_argument("--max-len", type=int, default=d.max_len)
-    p.add_argument("--stride", type=int, default=d.stride, help="token overlap between windows")
-    p.add_argument("--batch-size", type=int, default=d.batch_size)
-    p.add_argument("--lr", type=float, default=d.lr)
-    p.add_argument("--weight-decay", type=float, default=d.weight_decay)
-    p.add_argument("--warmup", type=float, default=d.warmup, help="warm-up fraction of total steps")
-    p.add_argument("--epochs", type=float, default=d.epochs)
-    p.add_argument("--max-steps", type=int, default=0)
-    p.add_argument("--max-examples", type=int, default=0)
-    p.add_argument("--sample-questions", type=int, default=0,
-                   help="train on a seeded random sample of N questions of the training files "
-                        "(all dev-a fit ones kept)")
-    p.add_argument("--negative-window-keep", type=float, default=d.negative_window_keep)
-    p.add_argument("--split-file", default=d.split_file,
-                   help="dev-a article split (JSON); only its 'fit' articles of dev-a are trained on ('' : none)")
-    p.add_argument("--bf16", action="store_true",
-                   help="bf16 autocast (only on CPUs with AVX512-BF16/AMX; emulated it is 20x slower than fp32)")
-    p.add_argument("--bucket", type=int, default=d.bucket, help="length bucketing: batches per sorted run (1: off)")
-    p.add_argument("--snapshot-every", type=int, default=0, help="keep the model weights every N steps")
-    p.add_argument("--hard-negatives", type=float, default=d.hard_negatives,
-                   help="per answerable question, this many related paragraphs of its article as no-answer examples")
-    p.add_argument(
-        "--train-word-embeddings",
-        action="store_true",
-        help="also fine-tune the word-embedding matrix (frozen by default, for speed)",
-    )
-    p.add_argument("--save-every", type=int, default=d.save_every)
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--threads", type=int, default=d.threads)
-    p.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint.pt if present")
-    p.add_argument("--skip-train", action="store_true", help="do not train; use <out>/final")
-    p.add_argument(
-        "--from-checkpoint",
-        action="store_true",
-        help="with --skip-train: first write <out>/final from <out>/checkpoint.pt (a run stopped early)",
-    )
-    p.add_argument(
-        "--export",
-        default=None,
-        metavar="DIR",
-        help="after training: evaluate on the held-out articles, pick the threshold, export fp16 to DIR",
-    )
-    return p
-
-
-def main(argv: list[str] | None = None) -> int:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    args = build_parser().parse_args(argv)
-    cfg = TrainConfig(
-        out=args.out,
-        base_model=args.base_model,
-        train_files=args.train_files or list(DEFAULT_TRAIN_FILES),
-        holdout_titles=args.holdout_titles or [],
-        holdout_count=args.holdout_count,
-        split_file=args.split_file or None,
-        bf16=args.bf16,
-        bucket=args.bucket,
-        snapshot_every=args.snapshot_every,
-        max_len=args.max_len,
-        stride=args.stride,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        weight_decay=args.weight_decay,
-        warmup=args.warmup,
-        epochs=args.epochs,
-        max_steps=args.max_steps,
-        max_examples=args.max_examples,
-        sample_questions=args.sample_questions,
-        negative_window_keep=args.negative_window_keep,
-        hard_negatives=args.hard_negatives,
-        freeze_word_embeddings=not args.train_word_embeddings,
-        save_every=args.save_every,
-        seed=args.seed,
-        threads=args.threads,
-        resume=args.resume,
-    )
-    for f in cfg.train_files:
-        if not resolve_data_path(f).exists():
-            print(f"error: training file not found: {f}", file=sys.stderr)
-            return 2
-    final = Path(cfg.out) / "final"
-    if not args.skip_train:
-        final = train(cfg)
-    elif args.from_checkpoint:
-        _setup_logging(Path(cfg.out))
-        final = final_from_checkpoint(Path(cfg.out), cfg.base_model)
-    elif not (final / "config.json").exists():
-        print(f"error: no trained model at {final}", file=sys.stderr)
-        return 2
-    else:
-        _setup_logging(Path(cfg.out))  # the export's figures go to <out>/train.log as well
-    if args.export:
-        from rag_train.export import evaluate_and_export
-
-        evaluate_and_export(final, Path(args.export), cfg)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -3,7 +3,7 @@
 Usage (from the project root)::
 
     python -m rag_train.soup --out runs/reader-soup runs/reader-e4/final runs/reader-hn/final
-    python -m rag_train.reader --out runs/reader-soup --skip-train --export rag/models/reader-minilm
+    python -m rag_train --out runs/reader-soup --skip-train --export rag/models/reader-minilm
 
 Readers fine-tuned from one another (a run and its continuation) sit in one basin of the loss, and their
 uniform average often generalises better than either; it costs nothing at inference. The members must

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 
-from rag.answer import answer_from_spans, narrow, question_type, rerank_by_sentence, sentence_bounds
+import pytest
+from pydantic import ValidationError
+
+from rag.answer import AnswerSettings, answer_from_spans, rerank_by_sentence, sentence_bounds
 from rag.ingest import make_document
 from rag.schema import Passage, Span
+from rag.sentence_answer import narrow, question_type
 
 TEXT = (
     "He said Nato's supreme allied commander, US Gen. John Craddock, started talks. "
@@ -48,19 +54,20 @@ def _span(text: str, score: float, start: int | None = None) -> Span:
 
 def test_answer_from_spans_and_abstain() -> None:
     passages = [Passage(chunk_id=0, doc_id="d", title=DOC.title, start=0, end=len(TEXT), text=TEXT, score=1.0)]
+    rule = AnswerSettings(threshold=0.5)
     ans = answer_from_spans("q", [_span("Gen. John Craddock", 0.9), _span("Budapest", 0.3)], 0.05, passages,
-                            {"d": DOC}, threshold=0.5)
+                            {"d": DOC}, rule)
     assert ans.text == "Gen. John Craddock" and ans.answerer == "reader"
     c = ans.citations[0]
     assert TEXT[c.quote_start : c.quote_end] == c.quote and TEXT[c.answer_start : c.answer_end] == ans.text  # type: ignore[misc]
     assert len(ans.citations) == 1
-    low = answer_from_spans("q", [_span("Budapest", 0.3)], 0.1, passages, {"d": DOC}, threshold=0.5)
+    assert ans.confidence is None  # no calibration table: no confidence is claimed
+    low = answer_from_spans("q", [_span("Budapest", 0.3)], 0.1, passages, {"d": DOC}, rule)
     assert low.text is None and low.citations == []
-    no = answer_from_spans("q", [_span("Budapest", 0.6)], 0.8, passages, {"d": DOC}, threshold=0.5)
+    no = answer_from_spans("q", [_span("Budapest", 0.6)], 0.8, passages, {"d": DOC}, rule)
     assert no.text is None
-    # threshold and ratio 0 (what ask(threshold=0) passes): never abstain, however strong the no-answer score
-    always = answer_from_spans("q", [_span("Budapest", 0.01)], 0.99, passages, {"d": DOC}, threshold=0.0,
-                               answer_ratio=0.0)
+    # threshold 0 (what ask(threshold=0) passes): never abstain, however strong the no-answer score
+    always = answer_from_spans("q", [_span("Budapest", 0.01)], 0.99, passages, {"d": DOC}, rule.override(threshold=0))
     assert always.text == "Budapest" and always.citations[0].quote_start <= TEXT.index("Budapest")
 
 
@@ -78,3 +85,26 @@ def test_rerank_by_sentence() -> None:
         assert TEXT[sp.start : sp.end] == sp.text
     assert rerank_by_sentence(q, spans, passages, {"d": DOC}, weight=0.0) == spans
     assert rerank_by_sentence("the of?", spans, passages, {"d": DOC}) == spans  # no content words: unchanged
+
+
+def test_answer_settings_rule_overrides_and_confidence(tmp_path: Path) -> None:
+    rule = AnswerSettings(threshold=0.2, answer_ratio=0.5)
+    assert rule.accepts(0.5, 0.1) and not rule.accepts(0.5, 0.6)  # no-answer wins
+    assert not rule.accepts(0.1, 0.01)  # below the threshold
+    strict = rule.override(answer_ratio=0.8, top_k=None)
+    assert strict.top_k == rule.top_k and strict.answer_ratio == 0.8
+    assert not strict.accepts(0.5, 0.2) and strict.accepts(0.5, 0.1)  # 0.5 / 0.7 < 0.8 <= 0.5 / 0.6
+    assert rule.override(threshold=0.0).accepts(0.0001, 0.99)  # 0 never abstains
+    with pytest.raises(ValidationError):
+        AnswerSettings(answer_ratio=1.5)
+    assert rule.confidence_of(0.3) is None
+    cal = rule.model_copy(update={"confidence": ((0.1, 0.2), (0.5, 0.6), (0.9, 0.9))})
+    assert cal.confidence_of(0.05) == pytest.approx(0.2) and cal.confidence_of(0.3) == pytest.approx(0.4)
+    assert cal.confidence_of(1.0) == pytest.approx(0.9)
+    # loaded from a reader folder's config: known keys only, defaults for the rest
+    (tmp_path / "reader_config.json").write_text(json.dumps({"threshold": 0.042, "answer_ratio": 0.2, "max_len": 256,
+                                                             "confidence": [[0.1, 0.3], [0.5, 0.7]]}))
+    loaded = AnswerSettings.from_reader_config(tmp_path)
+    assert loaded.threshold == 0.042 and loaded.answer_ratio == 0.2 and loaded.top_k == 5
+    assert loaded.confidence_of(0.3) == pytest.approx(0.5)
+    assert AnswerSettings.from_reader_config(tmp_path / "absent") == AnswerSettings()

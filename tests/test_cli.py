@@ -24,6 +24,7 @@ def test_missing_index(tmp_path: Path) -> None:
     r = rag("ask", "Who?", "--index", str(tmp_path / "nope"))
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert r.stderr.strip().startswith("error: no index at") and len(r.stderr.strip().splitlines()) == 1
+    assert f"(create it with: rag index CORPUS --index {tmp_path / 'nope'})" in r.stderr  # the CLI says how
 
 
 def test_empty_question(tmp_path: Path) -> None:
@@ -50,7 +51,7 @@ def test_index_and_ask_json(tmp_path: Path, real_seeds_index: tuple[Path, Path])
     r = rag("index", str(tmp_path / "c"), "--index", str(tmp_path / "i"))
     assert r.returncode == 0, r.stderr
     assert "skipped junk.txt: binary" in r.stderr and "3 added" in r.stdout
-    r = rag("ask", "Who is NATO's supreme allied commander?", "--index", str(tmp_path / "i"), "--json")
+    r = rag("ask", "Who is the supreme allied commander of NATO?", "--index", str(tmp_path / "i"), "--json")
     assert r.returncode == 0, r.stderr
     ans = Answer.model_validate(json.loads(r.stdout))
     assert ans.citations and "Craddock" in ans.citations[0].quote

@@ -22,7 +22,7 @@ DOCS = {
 QUESTIONS = [
     {"id": "q-right", "question": "How many troops does the force have?", "answers": ["4,000 troops"],
      "doc_id": "nato", "answerable": True},
-    {"id": "q-wrong", "question": "How many soldiers did Poland scrape together?", "answers": ["9,200 soldiers"],
+    {"id": "q-wrong", "question": "How many soldiers could Poland assemble?", "answers": ["9,200 soldiers"],
      "doc_id": "iraq", "answerable": True},
     {"id": "q-abstain", "question": "Who commands the force?", "answers": [], "doc_id": None, "answerable": False},
     {"id": "q-false", "question": "What does the force cost?", "answers": [], "doc_id": "nato",
@@ -31,7 +31,7 @@ QUESTIONS = [
 # question -> (predicted answer or None, document it is quoted from)
 CANNED = {
     "How many troops does the force have?": ("4,000 troops", "nato"),
-    "How many soldiers did Poland scrape together?": ("Fifty", "iraq"),
+    "How many soldiers could Poland assemble?": ("Fifty", "iraq"),
     "Who commands the force?": (None, "nato"),
     "What does the force cost?": ("4,000 troops", "nato"),
 }
@@ -112,7 +112,7 @@ def test_gold_mode_restricts_ask_to_the_gold_document(dataset: Path, tmp_path: P
     run(dataset, mode="gold", progress=False, assistant=qa, write_report=False)
     assert dict(qa.asked) == {
         "How many troops does the force have?": ["nato"],
-        "How many soldiers did Poland scrape together?": ["iraq"],
+        "How many soldiers could Poland assemble?": ["iraq"],
         "Who commands the force?": None,  # no gold document: asked over everything
         "What does the force cost?": ["nato"],
     }

@@ -34,7 +34,7 @@ def check_offsets(qa: Assistant, ans: Answer) -> None:
 @pytest.mark.parametrize(
     ("question", "doc_id", "must_contain"),
     [
-        ("Who is NATO's supreme allied commander?", "001_537bed74b42447d1", "John Craddock"),
+        ("Who is the supreme allied commander of NATO?", "001_537bed74b42447d1", "John Craddock"),
         ("How big is the rotating force NATO is building on its eastern flank?", "000_dcecbc81de0b1c39", "4,000"),
         ("How many US soldiers have been killed since Bush declared an end to the war?", "002_656a127584ff5753",
          "Fifty"),
@@ -63,7 +63,7 @@ def test_retrieve_and_filter(qa: Assistant) -> None:
     assert ps[0].doc_id == "002_656a127584ff5753"
     only = qa.retrieve("NATO", k=10, doc_ids=["000_dcecbc81de0b1c39"])
     assert {p.doc_id for p in only} == {"000_dcecbc81de0b1c39"}
-    ans = qa.ask("Who is NATO's supreme allied commander?", doc_ids=["000_dcecbc81de0b1c39"])
+    ans = qa.ask("Who is the supreme allied commander of NATO?", doc_ids=["000_dcecbc81de0b1c39"])
     assert all(c.doc_id == "000_dcecbc81de0b1c39" for c in ans.citations)
 
 
@@ -77,7 +77,7 @@ def test_bad_questions(qa: Assistant) -> None:
 
 
 def test_threads_agree_with_sequential(qa: Assistant) -> None:
-    questions = ["Who is NATO's supreme allied commander?", "Where will ministers meet?", "How many troops?"] * 4
+    questions = ["Who is the supreme allied commander of NATO?", "Where will ministers meet?", "How many troops?"] * 4
     expected = [qa.ask(q).model_dump_json() for q in questions]
     results: list[str | None] = [None] * len(questions)
 
@@ -129,11 +129,11 @@ def qa_reader(real_seeds_index: tuple[Path, Path]) -> Assistant:
 @pytest.mark.parametrize(
     ("question", "answers", "doc_id"),
     [
-        ("Who is NATO's supreme allied commander?", ("John Craddock", "Gen. John Craddock", "US Gen. John Craddock"),
-         "001_537bed74b42447d1"),
+        ("Who is the supreme allied commander of NATO?",
+         ("John Craddock", "Gen. John Craddock", "US Gen. John Craddock"), "001_537bed74b42447d1"),
         ("How big is the rotating force NATO is building on its eastern flank?", ("4,000", "4,000 troops"),
          "000_dcecbc81de0b1c39"),
-        ("By what vote did the Senate adopt the non-binding resolution?", ("97-0",), "002_656a127584ff5753"),
+        ("What was the Senate's vote on the non-binding resolution?", ("97-0",), "002_656a127584ff5753"),
         ("Where will the NATO defence ministers meet this week?", ("Budapest",), "001_537bed74b42447d1"),
     ],
 )
@@ -158,16 +158,17 @@ def test_reader_abstains_when_articles_do_not_say(qa_reader: Assistant, question
     check_offsets(qa_reader, forced)
 
 
-def test_read_rescoring_by_sentence(qa_reader: Assistant, qa: Assistant) -> None:
-    """``read`` is what ``ask`` decides on: the reader alone prefers a span from a sentence about something
-    else ("United Nations"); re-scored by the question's words in each span's sentence, the right one wins."""
-    question = "Which body is in charge of civilian affairs in Iraq?"
+def test_read_is_what_ask_decides_on(qa_reader: Assistant, qa: Assistant) -> None:
+    """``read`` returns the re-scored spans ``ask`` decides on (best first, offset-exact); with the sentence
+    weight at 0 they are the reader's own scores, and re-scoring only ever lowers a span's score."""
+    question = "What authority runs civilian affairs in Iraq?"
     passages = qa_reader.retrieve(question, k=5)
-    raw, _ = qa_reader.reader.read(question, passages)
+    raw, na_raw = qa_reader.read(question, passages, settings=qa_reader.settings.override(sentence_weight=0.0))
     spans, no_answer = qa_reader.read(question, passages)
-    assert "Coalition Provisional Authority" not in raw[0].text
-    assert "Coalition Provisional Authority" in spans[0].text and 0.0 <= no_answer <= 1.0
+    assert spans and 0.0 <= no_answer <= 1.0 and no_answer == na_raw
     assert [s.score for s in spans] == sorted((s.score for s in spans), reverse=True)
+    raw_score = {(s.doc_id, s.start, s.end): s.score for s in raw}
+    assert all(s.score <= raw_score[(s.doc_id, s.start, s.end)] + 1e-12 for s in spans)
     for s in spans:
         assert qa_reader.document(s.doc_id).text[s.start : s.end] == s.text
     assert qa_reader.ask(question, threshold=0.0).text == spans[0].text

@@ -11,12 +11,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag.embedding import QUERY_ENCODER_META, QUERY_ENCODER_ONNX, Embedder, OnnxQueryEncoder
+from rag.embedding import (
+    QUERY_ENCODER_META,
+    QUERY_ENCODER_ONNX,
+    Embedder,
+    OnnxQueryEncoder,
+    QueryEncoderDamaged,
+    query_encoder_dir,
+)
 
 pytestmark = pytest.mark.slow
 
 TEXTS = [
-    "Who is NATO's supreme allied commander?",
+    "Who is the supreme allied commander of NATO?",
     "When did the Normans conquer England?",
     "a",
     "",
@@ -69,41 +76,59 @@ def test_embedder_routes_queries_to_onnx(exported: tuple[Embedder, Path]) -> Non
     assert fresh._model is None  # sentence-transformers was never loaded
 
 
-def test_unusable_exports_are_ignored(exported: tuple[Embedder, Path], tmp_path: Path) -> None:
+def _copy_export(folder: Path, to: Path) -> dict[str, object]:
+    meta: dict[str, object] = json.loads((folder / QUERY_ENCODER_META).read_text())
+    for name in (QUERY_ENCODER_META, QUERY_ENCODER_ONNX, meta["tokenizer"]["name"]):  # type: ignore[index]
+        (to / str(name)).write_bytes((folder / str(name)).read_bytes())
+    return meta
+
+
+def test_absent_or_other_model_exports_are_not_used(exported: tuple[Embedder, Path], tmp_path: Path) -> None:
     emb, folder = exported
     assert OnnxQueryEncoder.open(folder, "some/other-model") is None
     assert OnnxQueryEncoder.open(tmp_path) is None  # nothing there
-    meta = json.loads((folder / QUERY_ENCODER_META).read_text())
-    (tmp_path / QUERY_ENCODER_META).write_text(json.dumps(meta))
-    (tmp_path / meta["tokenizer"]["name"]).write_bytes((folder / meta["tokenizer"]["name"]).read_bytes())
-    (tmp_path / QUERY_ENCODER_ONNX).write_bytes(b"truncated")
-    assert OnnxQueryEncoder.open(tmp_path, emb.name) is None
-    fresh = Embedder()
-    assert not fresh.use_query_encoder(tmp_path)  # falls back to sentence-transformers
+    assert not Embedder("sentence-transformers/all-MiniLM-L6-v2").use_query_encoder(tmp_path / "none")
 
 
-def test_broken_export_falls_back(exported: tuple[Embedder, Path], tmp_path: Path) -> None:
+@pytest.mark.parametrize("damage", ["truncated", "same size, other bytes"])
+def test_damaged_export_is_reported_and_exported_again(exported: tuple[Embedder, Path], tmp_path: Path,
+                                                        damage: str, caplog: pytest.LogCaptureFixture) -> None:
+    """A damaged export is never used, and never silently bypassed (the slow torch path): its SHA-256 is
+    checked at open, the damage is reported in one line, and the export is made again."""
     emb, folder = exported
-    meta = json.loads((folder / QUERY_ENCODER_META).read_text())
-    (tmp_path / QUERY_ENCODER_META).write_text(json.dumps(meta))
-    (tmp_path / meta["tokenizer"]["name"]).write_bytes((folder / meta["tokenizer"]["name"]).read_bytes())
-    with (tmp_path / QUERY_ENCODER_ONNX).open("wb") as f:  # right size, garbage content
-        f.truncate(meta["onnx"]["size"])
+    meta = _copy_export(folder, tmp_path)
+    size = int(meta["onnx"]["size"])  # type: ignore[index]
+    with (tmp_path / QUERY_ENCODER_ONNX).open("r+b") as f:
+        if damage == "truncated":
+            f.truncate(size // 2)
+        else:
+            f.seek(size // 2)
+            f.write(b"\x00" * 64)
+    with pytest.raises(QueryEncoderDamaged, match="SHA-256"):
+        OnnxQueryEncoder.open(tmp_path, emb.name)
     fresh = Embedder()
-    assert fresh.use_query_encoder(tmp_path)
-    q = fresh.encode_query(TEXTS[0])  # the session cannot load: answered by sentence-transformers
-    assert fresh.query_encoder is None
-    assert float(q @ emb.encode([TEXTS[0]])[0]) >= 1 - 1e-5
+    with caplog.at_level("WARNING", logger="rag.embedding"):
+        assert fresh.use_query_encoder(tmp_path)  # repaired
+    warned = [r.getMessage() for r in caplog.records if "damaged" in r.getMessage()]
+    assert len(warned) == 1 and "\n" not in warned[0] and str(tmp_path) in warned[0]
+    assert OnnxQueryEncoder.open(tmp_path, emb.name) is not None  # sound again
+    q = fresh.encode_query(TEXTS[0])
+    assert float(q @ emb.encode([TEXTS[0]])[0]) >= 1 - 1e-4
+
+
+def test_one_query_encoder_per_model_outside_the_index(real_seeds_index: tuple[Path, Path]) -> None:
+    _, index = real_seeds_index
+    assert not list(index.glob("query-encoder*"))  # an index folder holds no model weights
+    assert (query_encoder_dir(Embedder().name) / QUERY_ENCODER_META).is_file()  # the indexer exported it
 
 
 def test_ask_path_imports_no_torch(real_seeds_index: tuple[Path, Path]) -> None:
     _, index = real_seeds_index
-    assert (index / QUERY_ENCODER_META).is_file()  # the indexer exported it
     code = (
         "import sys\n"
         "from rag import Assistant\n"
         f"qa = Assistant.open({str(index)!r}, reader='sentence')\n"
-        "ans = qa.ask(\"Who is NATO's supreme allied commander?\")\n"
+        "ans = qa.ask(\"Who is the supreme allied commander of NATO?\")\n"
         "assert ans.text and 'Craddock' in ans.text, ans\n"
         "bad = sorted(m for m in ('torch', 'sentence_transformers', 'transformers') if m in sys.modules)\n"
         "print('heavy:', bad)\n"

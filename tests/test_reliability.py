@@ -180,7 +180,7 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
 @pytest.mark.slow
 def test_no_network_when_indexing_and_asking(no_network: list[Any], seeds_copy: Path, tmp_path: Path) -> None:
     qa = Assistant.build(seeds_copy, index_dir=tmp_path / "index")  # the default reader, as users get it
-    ans = qa.ask("Who is NATO's supreme allied commander?")
+    ans = qa.ask("Who is the supreme allied commander of NATO?")
     assert ans.citations
     assert no_network == []
 
@@ -190,7 +190,7 @@ def test_soak_16_threads(real_seeds_index: tuple[Path, Path]) -> None:
     """16 threads asking for RAG_SOAK_SECONDS (default 30) get exactly the sequential answers."""
     qa = Assistant.open(real_seeds_index[1])
     questions = [
-        "Who is NATO's supreme allied commander?",
+        "Who is the supreme allied commander of NATO?",
         "How many troops will the rotating force have?",
         "Which countries have said they will contribute a battalion?",
         "How many US soldiers have been killed since May 1?",

@@ -70,7 +70,7 @@ def test_switches_to_ivf_past_threshold(tmp_path: Path, fake_embedder: FakeEmbed
 
 def test_missing_truncated_and_mismatched(seeds_copy: Path, tmp_path: Path, fake_embedder: FakeEmbedder) -> None:
     index = tmp_path / "i"
-    with pytest.raises(IndexMissing, match="rag index"):
+    with pytest.raises(IndexMissing, match="build it from a corpus folder"):
         IndexStore.open(index)
     build(seeds_copy, index, fake_embedder)
     manifest = json.loads((index / MANIFEST).read_text())
@@ -78,7 +78,7 @@ def test_missing_truncated_and_mismatched(seeds_copy: Path, tmp_path: Path, fake
     vec = index / manifest["files"]["vectors"]["name"]
     data = vec.read_bytes()
     vec.write_bytes(data[: len(data) // 2])
-    with pytest.raises(IndexCorrupt, match=vec.name + r".*--rebuild"):
+    with pytest.raises(IndexCorrupt, match=vec.name + r".*rebuild the index"):
         IndexStore.open(index)
     vec.write_bytes(data)
     docs = index / manifest["files"]["documents"]["name"]
@@ -90,7 +90,7 @@ def test_missing_truncated_and_mismatched(seeds_copy: Path, tmp_path: Path, fake
     manifest = json.loads((index / MANIFEST).read_text())
     manifest["format_version"] = 99
     (index / MANIFEST).write_text(json.dumps(manifest))
-    with pytest.raises(IndexMismatch, match="format version 99.*--rebuild"):
+    with pytest.raises(IndexMismatch, match="format version 99.*rebuild the index"):
         IndexStore.open(index)
 
 
@@ -98,7 +98,7 @@ def test_other_model_refused(seeds_copy: Path, tmp_path: Path, fake_embedder: Fa
     build(seeds_copy, tmp_path / "i", fake_embedder)
     other = FakeEmbedder()
     other.name = "another/model"
-    with pytest.raises(IndexMismatch, match="another/model.*--rebuild"):
+    with pytest.raises(IndexMismatch, match="another/model.*rebuild the index"):
         build(seeds_copy, tmp_path / "i", other)
 
 
@@ -140,3 +140,14 @@ def test_vectors_match_chunks(seeds_copy: Path, tmp_path: Path, fake_embedder: F
     cid = next(iter(store.chunks))
     v = store.vectors.reconstruct(cid)
     assert np.allclose(v, fake_embedder.encode([store.chunks[cid].text])[0], atol=1e-6)
+
+
+def test_the_fake_embedder_keeps_the_embedder_contract() -> None:
+    from rag.embedding import Embedder, OnnxQueryEncoder, TextEmbedder
+    from tests.conftest import FakeEmbedder
+
+    assert isinstance(FakeEmbedder(), TextEmbedder)
+    for cls in (Embedder, OnnxQueryEncoder):  # every member of the protocol, without loading a model
+        assert all(callable(getattr(cls, m, None)) for m in ("count_tokens", "encode", "encode_query",
+                                                             "encode_queries", "export_query_encoder",
+                                                             "use_query_encoder"))

@@ -14,6 +14,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 from gradio_client import Client  # noqa: E402
+from gradio_client.exceptions import AuthenticationError  # noqa: E402
 
 from rag import Answer, Citation, Document, Passage  # noqa: E402
 from tests.ui_server import Server  # noqa: E402
@@ -82,7 +83,9 @@ def test_answer_messages_escape_everything_and_highlight() -> None:
     msgs = answer_messages(ans, lambda d: doc if d == doc.doc_id else None)
     assert len(msgs) == 2 and msgs[0][1] is None
     head, (cite, ref) = msgs[0][0], msgs[1]
-    assert "confidence 0.80 (high)" in head
+    assert "score 0.80" in head and "confidence" not in head  # an uncalibrated score is not called confidence
+    calibrated = answer_messages(ans.model_copy(update={"confidence": 0.83}), lambda d: doc)[0][0]
+    assert "confidence 83% (high)" in calibrated
     assert_no_live_markup(head)
     assert_no_live_markup(cite)
     assert "<mark>&lt;img src=x" in cite and "&lt;/script&gt;</mark> loudly." in cite
@@ -200,7 +203,7 @@ def test_ask_endpoint_is_the_documented_api(client: Client) -> None:
 
 @pytest.mark.slow
 def test_ask_endpoint_returns_answer_json(client: Client) -> None:
-    out = client.predict("Who is NATO's supreme allied commander?", 5, api_name="/ask")
+    out = client.predict("Who is the supreme allied commander of NATO?", 5, api_name="/ask")
     assert isinstance(out, dict)
     assert {"text", "score", "citations", "passages", "answerer"} <= set(out)
     assert "Craddock" in out["text"] and 0.0 <= out["score"] <= 1.0
@@ -224,7 +227,7 @@ def test_ask_endpoint_rejects_empty_question(client: Client) -> None:
 @pytest.mark.slow
 def test_concurrent_users_through_the_queue(server: Server) -> None:
     questions = ["How many US soldiers have been killed in Iraq?", "Who won the 2010 World Cup?",
-                 "Who is NATO's supreme allied commander?"] * 3
+                 "Who is the supreme allied commander of NATO?"] * 3
 
     def one(q: str) -> dict[str, Any]:
         return Client(server.url, verbose=False).predict(q, 3, api_name="/ask")
@@ -244,12 +247,12 @@ def test_authentication(server: Server) -> None:
     app = create_app(server.qa)
     url = launch(app, host="127.0.0.1", port=free_port(), auth=("ann", "s3cret"), block=False)
     try:
-        with pytest.raises(Exception):  # noqa: B017 - gradio_client raises ValueError or httpx errors
+        with pytest.raises(AuthenticationError):  # no credentials: the config is refused (401)
             Client(url, verbose=False)
-        with pytest.raises(Exception):  # noqa: B017
+        with pytest.raises(AuthenticationError):  # wrong password: the login is refused (401)
             Client(url, auth=("ann", "wrong"), verbose=False)
         out = Client(url, auth=("ann", "s3cret"), verbose=False).predict(
-            "Who is NATO's supreme allied commander?", 3, api_name="/ask")
+            "Who is the supreme allied commander of NATO?", 3, api_name="/ask")
         assert "Craddock" in out["text"]
     finally:
         app.close()

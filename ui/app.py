@@ -130,10 +130,16 @@ def ref_from_event(evt: gr.SelectData) -> Ref | None:
     return Ref(evt.value, start, end, _int(idx[2]), _int(idx[3]))
 
 
+def chosen_threshold(slider: float, default: float) -> float | None:
+    """The slider's threshold, or None (the reader's own rule, exactly) when it shows the default: the
+    slider's 0.001 steps must not make the chat apply another rule than ``/ask``."""
+    return None if abs(float(slider) - default) < 0.0005 else float(slider)
+
+
 def create_app(qa: Assistant, examples: list[str] | None = None, title: str = "News QA") -> gr.Blocks:
     """The chat, library and article views over ``qa``, plus the ``/ask`` API endpoint."""
     lookup = _lookup(qa)
-    default_threshold = round(qa.default_threshold, 2)
+    default_threshold = qa.settings.threshold
     examples = EXAMPLES if examples is None else examples
 
     def library_outputs() -> tuple[str, Any]:
@@ -148,7 +154,8 @@ def create_app(qa: Assistant, examples: list[str] | None = None, title: str = "N
             gr.Warning("Type a question first.")
             return gr.skip(), gr.skip(), gr.skip(), gr.skip()
         try:
-            ans: Answer = qa.ask(question, top_k=max(1, min(MAX_TOP_K, int(top_k))), threshold=float(threshold))
+            ans: Answer = qa.ask(question, top_k=max(1, min(MAX_TOP_K, int(top_k))),
+                                 threshold=chosen_threshold(threshold, default_threshold))
         except ValueError as e:  # EmptyQuestion
             gr.Warning(str(e))
             return gr.skip(), gr.skip(), gr.skip(), gr.skip()
@@ -279,7 +286,7 @@ def create_app(qa: Assistant, examples: list[str] | None = None, title: str = "N
                         with gr.Row():
                             top_k = gr.Slider(1, MAX_TOP_K, value=DEFAULT_TOP_K, step=1, label="Passages (top-k)",
                                               elem_id="rag-topk")
-                            threshold = gr.Slider(0.0, 1.0, value=default_threshold, step=0.01,
+                            threshold = gr.Slider(0.0, 1.0, value=default_threshold, step=0.001,
                                                   label="Answer threshold (abstain below)", elem_id="rag-threshold")
             with gr.Column(scale=2):
                 gr.Markdown("#### Retrieved passages")

@@ -42,13 +42,23 @@ class Ref:
                 f'data-astart="{a}" data-aend="{b}"')
 
 
-def confidence(score: float) -> tuple[str, str]:
-    """A word and a CSS class for a score in [0, 1]."""
-    if score >= 0.7:
+def confidence(probability: float) -> tuple[str, str]:
+    """A word and a CSS class for a calibrated probability of being right (``Answer.confidence``)."""
+    if probability >= 0.7:
         return "high", "rag-conf-high"
-    if score >= 0.45:
+    if probability >= 0.45:
         return "medium", "rag-conf-medium"
     return "low", "rag-conf-low"
+
+
+def answer_strength(ans: Answer) -> str:
+    """What is shown beside an answer: its calibrated confidence (the estimated chance that it is exactly
+    right) when the answerer has a calibration, else its ranking score, which is not called confidence."""
+    if ans.confidence is None:
+        return f'<span class="rag-conf">score {ans.score:.2f}</span>'
+    word, cls = confidence(ans.confidence)
+    return (f'<span class="rag-conf {cls}" title="estimated chance that this answer is exactly right">'
+            f'confidence {ans.confidence:.0%} ({word})</span>')
 
 
 def _clamp(value: int | None, lo: int, hi: int) -> int | None:
@@ -111,12 +121,11 @@ def answer_messages(ans: Answer, lookup: DocLookup, closest: int = 3) -> list[tu
             out.append((_passage_card(p), Ref(p.doc_id, p.start, p.end)))
         return out
 
-    word, cls = confidence(ans.score)
     by = "span reader" if ans.answerer == "reader" else "best sentence" if ans.answerer == "sentence" else ""
     out.append((
         f'<div class="rag-answer"><span class="rag-label">Answer</span> '
         f'<strong class="rag-short">{esc(ans.text)}</strong></div>'
-        f'<div class="rag-meta"><span class="rag-conf {cls}">confidence {ans.score:.2f} ({word})</span>'
+        f'<div class="rag-meta">{answer_strength(ans)}'
         + (f' <span class="rag-by">by the {by}</span>' if by else "")
         + f"</div>{notice}",
         None,
