@@ -249,7 +249,7 @@ def test_authentication(server: Server) -> None:
     try:
         with pytest.raises(AuthenticationError):  # no credentials: the config is refused (401)
             Client(url, verbose=False)
-        with pytest.raises(AuthenticationError):  # wrong password: the login is refused (401)
+        with pytest.raises(ValueError, match="Could not login"):  # wrong password: the login is refused
             Client(url, auth=("ann", "wrong"), verbose=False)
         out = Client(url, auth=("ann", "s3cret"), verbose=False).predict(
             "Who is the supreme allied commander of NATO?", 3, api_name="/ask")

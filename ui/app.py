@@ -13,6 +13,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import sys  # noqa: E402
+from dataclasses import dataclass
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -136,44 +137,46 @@ def chosen_threshold(slider: float, default: float) -> float | None:
     return None if abs(float(slider) - default) < 0.0005 else float(slider)
 
 
-def create_app(qa: Assistant, examples: list[str] | None = None, title: str = "News QA") -> gr.Blocks:
-    """The chat, library and article views over ``qa``, plus the ``/ask`` API endpoint."""
-    lookup = _lookup(qa)
-    default_threshold = qa.settings.threshold
-    examples = EXAMPLES if examples is None else examples
+class Handlers:
+    """What the page's events run, over one ``Assistant`` (each handler a method, each short)."""
 
-    def library_outputs() -> tuple[str, Any]:
-        docs = qa.documents()
+    def __init__(self, qa: Assistant) -> None:
+        self.qa = qa
+        self.lookup = _lookup(qa)
+        self.default_threshold = qa.settings.threshold
+
+    def library_outputs(self) -> tuple[str, Any]:
+        docs = self.qa.documents()
         choices = [(f"{d.title[:70]} ({d.doc_id})", d.doc_id) for d in docs]
-        return library_html(docs, qa.chunk_count), gr.update(choices=choices, value=None)
+        return library_html(docs, self.qa.chunk_count), gr.update(choices=choices, value=None)
 
-    def respond(question: str, history: list[dict[str, Any]], refs: list[Ref | None], top_k: float,
+    def respond(self, question: str, history: list[dict[str, Any]], refs: list[Ref | None], top_k: float,
                 threshold: float) -> tuple[Any, ...]:
         question = (question or "").strip()
         if not question:
             gr.Warning("Type a question first.")
             return gr.skip(), gr.skip(), gr.skip(), gr.skip()
         try:
-            ans: Answer = qa.ask(question, top_k=max(1, min(MAX_TOP_K, int(top_k))),
-                                 threshold=chosen_threshold(threshold, default_threshold))
+            ans: Answer = self.qa.ask(question, top_k=max(1, min(MAX_TOP_K, int(top_k))),
+                                      threshold=chosen_threshold(threshold, self.default_threshold))
         except ValueError as e:  # EmptyQuestion
             gr.Warning(str(e))
             return gr.skip(), gr.skip(), gr.skip(), gr.skip()
-        msgs = answer_messages(ans, lookup)
+        msgs = answer_messages(ans, self.lookup)
         history = [*history, {"role": "user", "content": question_html(ans.question)}]
         history += [{"role": "assistant", "content": html} for html, _ in msgs]
         refs = [*refs, None, *(ref for _, ref in msgs)]
         return "", history, refs, passages_html(ans)
 
-    def respond_example(history: list[dict[str, Any]], refs: list[Ref | None], top_k: float, threshold: float,
-                        evt: gr.SelectData) -> tuple[Any, ...]:
+    def respond_example(self, history: list[dict[str, Any]], refs: list[Ref | None], top_k: float,
+                        threshold: float, evt: gr.SelectData) -> tuple[Any, ...]:
         text = evt.value.get("text", "") if isinstance(evt.value, dict) else str(evt.value or "")
-        return respond(text, history, refs, top_k, threshold)
+        return self.respond(text, history, refs, top_k, threshold)
 
-    def open_ref(ref: Ref | None) -> Any:
+    def open_ref(self, ref: Ref | None) -> Any:
         if ref is None:
             return gr.skip()
-        doc = lookup(ref.doc_id)
+        doc = self.lookup(ref.doc_id)
         if doc is None:
             gr.Warning("That article is no longer in the index.")
             return gr.skip()
@@ -181,134 +184,178 @@ def create_app(qa: Assistant, examples: list[str] | None = None, title: str = "N
             return article_html(doc)
         return article_html(doc, ref)
 
-    def open_from_chat(refs: list[Ref | None], evt: gr.SelectData) -> Any:
+    def open_from_chat(self, refs: list[Ref | None], evt: gr.SelectData) -> Any:
         i = evt.index[0] if isinstance(evt.index, list | tuple) else evt.index
         i = _int(i)
-        return open_ref(refs[i] if i is not None and 0 <= i < len(refs) else None)
+        return self.open_ref(refs[i] if i is not None and 0 <= i < len(refs) else None)
 
-    def open_from_panel(evt: gr.SelectData) -> Any:
-        return open_ref(ref_from_event(evt))
+    def open_from_panel(self, evt: gr.SelectData) -> Any:
+        return self.open_ref(ref_from_event(evt))
 
-    def clear() -> tuple[Any, ...]:
+    def clear(self) -> tuple[Any, ...]:
         return [], [], passages_html(None), article_html(None)
 
-    def add_files(files: list[str] | None, progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008
+    def add_files(self, files: list[str] | None, progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008
         if not files:
             return (gr.skip(),) * 4
-        corpus = qa.corpus_dir
+        corpus = self.qa.corpus_dir
         if corpus is None:
             raise gr.Error("This index records no corpus folder, so uploads cannot be stored.")
         lines: list[str] = []
         stored: list[Path] = []
         for f in files:
-            name = Path(f).name
             try:
-                stored.append(store_upload(f, name, corpus))
+                stored.append(store_upload(f, Path(f).name, corpus))
             except (UploadRejected, OSError) as e:
                 lines.append(f"✗ {e}")
         if stored:
             progress(0.0, desc="indexing")
-            report = qa.add(stored, progress=lambda frac, msg: progress(frac, desc=msg))
-            indexed = {d.path for d in qa.documents()} | {a for d in qa.documents() for a in d.aliases}
-            for path in stored:
-                rel = path.relative_to(Path(corpus).resolve()).as_posix()
-                if rel in indexed:
-                    docs = [d.doc_id for d in qa.documents() if d.path == rel]
-                    what = f"indexed as {', '.join(docs)}" if docs else "same text as an indexed article"
-                    lines.append(f"✓ {rel}: {what}")
-                else:
-                    why = "; ".join(s.split(": ", 1)[-1] for s in report.skipped if s.startswith(rel)) or "unreadable"
-                    path.unlink(missing_ok=True)
-                    lines.append(f"✗ {rel}: not indexed ({why}); removed")
+            report = self.qa.add(stored, progress=lambda frac, msg: progress(frac, desc=msg))
+            lines += self._upload_lines(stored, Path(corpus).resolve(), report.skipped)
             lines.append(f"{report.documents} articles, {report.chunks} chunks ({report.seconds:.1f} s)")
         status = "".join(f"<div>{esc(line)}</div>" for line in lines)
-        return (status, *library_outputs(), None)
+        return (status, *self.library_outputs(), None)
 
-    def delete_doc(doc_id: str | None) -> tuple[Any, ...]:
+    def _upload_lines(self, stored: list[Path], corpus: Path, skipped: list[str]) -> list[str]:
+        """One status line per stored upload; a file that was not indexed is removed again."""
+        docs = self.qa.documents()
+        indexed = {d.path for d in docs} | {a for d in docs for a in d.aliases}
+        lines = []
+        for path in stored:
+            rel = path.relative_to(corpus).as_posix()
+            if rel in indexed:
+                ids = [d.doc_id for d in docs if d.path == rel]
+                what = f"indexed as {', '.join(ids)}" if ids else "same text as an indexed article"
+                lines.append(f"✓ {rel}: {what}")
+            else:
+                why = "; ".join(s.split(": ", 1)[-1] for s in skipped if s.startswith(rel)) or "unreadable"
+                path.unlink(missing_ok=True)
+                lines.append(f"✗ {rel}: not indexed ({why}); removed")
+        return lines
+
+    def delete_doc(self, doc_id: str | None) -> tuple[Any, ...]:
         if not doc_id:
             gr.Warning("Choose an article to delete.")
             return (gr.skip(),) * 3
         try:
-            title = qa.document(doc_id).title
-            qa.delete(doc_id)
+            title = self.qa.document(doc_id).title
+            self.qa.delete(doc_id)
         except KeyError:
             gr.Warning(f"No article {doc_id!r} in the index.")
-            return (gr.skip(), *library_outputs())
-        return (f"<div>Deleted {esc(title)} ({esc(doc_id)}).</div>", *library_outputs())
+            return (gr.skip(), *self.library_outputs())
+        return (f"<div>Deleted {esc(title)} ({esc(doc_id)}).</div>", *self.library_outputs())
 
-    def ask_api(question: str, top_k: int = DEFAULT_TOP_K) -> dict[str, Any]:
+    def ask_api(self, question: str, top_k: int = DEFAULT_TOP_K) -> dict[str, Any]:
         """Answer a question from the indexed articles.
 
-        Returns the Answer as JSON: ``text`` (None when the articles do not answer), ``score``,
-        ``citations`` (doc_id, title, quote and document offsets), ``passages``, ``answerer``.
+        Returns the Answer as JSON: ``text`` (None when the articles do not answer), ``score`` (ranking
+        score), ``confidence`` (calibrated chance of being exactly right, or None), ``citations`` (doc_id,
+        title, quote and document offsets), ``passages``, ``answerer``.
         """
         try:
-            ans = qa.ask(question, top_k=max(1, min(MAX_TOP_K, int(top_k))))
+            ans = self.qa.ask(question, top_k=max(1, min(MAX_TOP_K, int(top_k))))
         except ValueError as e:
             raise gr.Error(str(e)) from None
         return ans.model_dump(mode="json")
 
-    private: dict[str, Any] = {"api_visibility": "private"}
-    with gr.Blocks(title=title, analytics_enabled=False) as demo:
-        gr.HTML(f"<h1 style='margin:0'>{esc(title)}</h1><div class='rag-hint'>Ask about the indexed news articles: "
-                "every answer is a verbatim quote from one of them, or an honest “the articles do not answer "
-                "this”.</div>")
-        refs = gr.State([])
-        with gr.Row(equal_height=False):
-            with gr.Column(scale=3):
-                with gr.Tabs():
-                    with gr.Tab("Chat", id="chat"):
-                        chatbot = gr.Chatbot(
-                            elem_id="rag-chat", height=520, render_markdown=False, sanitize_html=True,
-                            latex_delimiters=[], feedback_options=None, buttons=["copy"],
-                            examples=[{"text": q} for q in examples],
-                            placeholder="<strong>Ask a question about the articles</strong>, or pick an example.",
-                            label="Chat",
-                        )
-                        with gr.Row():
-                            question = gr.Textbox(placeholder="Ask a question about the articles…",
-                                                  show_label=False, scale=5, max_lines=4, elem_id="rag-question",
-                                                  max_length=4000)
-                            ask_btn = gr.Button("Ask", variant="primary", scale=1, elem_id="rag-ask")
-                    with gr.Tab("Library", id="library"):
-                        library = gr.HTML(elem_id="rag-library", js_on_load=CLICK_JS)
-                        with gr.Row():
-                            upload = gr.File(label=f"Upload articles ({' '.join(ALLOWED_SUFFIXES)}; "
-                                             f"≤ {MAX_UPLOAD_BYTES // 2**20} MB each)",
-                                             file_count="multiple", file_types=list(ALLOWED_SUFFIXES),
-                                             elem_id="rag-upload", scale=3)
-                            with gr.Column(scale=2):
-                                to_delete = gr.Dropdown(label="Delete an article", choices=[], value=None,
-                                                        elem_id="rag-delete-choice")
-                                delete_btn = gr.Button("Delete", variant="stop", elem_id="rag-delete")
-                        status = gr.HTML(elem_id="rag-status", js_on_load=None)
-                        gr.Markdown("### Settings")
-                        with gr.Row():
-                            top_k = gr.Slider(1, MAX_TOP_K, value=DEFAULT_TOP_K, step=1, label="Passages (top-k)",
-                                              elem_id="rag-topk")
-                            threshold = gr.Slider(0.0, 1.0, value=default_threshold, step=0.001,
-                                                  label="Answer threshold (abstain below)", elem_id="rag-threshold")
-            with gr.Column(scale=2):
-                gr.Markdown("#### Retrieved passages")
-                passages = gr.HTML(passages_html(None), elem_id="rag-passages", js_on_load=CLICK_JS)
-                gr.Markdown("#### Article")
-                article = gr.HTML(article_html(None), elem_id="rag-article", js_on_load=ARTICLE_JS)
 
-        ask_inputs = [question, chatbot, refs, top_k, threshold]
-        ask_outputs = [question, chatbot, refs, passages]
-        ask_opts: dict[str, Any] = {"concurrency_id": "ask", "concurrency_limit": ASK_CONCURRENCY, **private}
-        question.submit(respond, ask_inputs, ask_outputs, **ask_opts)
-        ask_btn.click(respond, ask_inputs, ask_outputs, **ask_opts)
-        chatbot.example_select(respond_example, [chatbot, refs, top_k, threshold], ask_outputs, **ask_opts)
-        chatbot.select(open_from_chat, [refs], [article], **private)
-        passages.select(open_from_panel, None, [article], **private)
-        library.select(open_from_panel, None, [article], **private)
-        chatbot.clear(clear, None, [chatbot, refs, passages, article], **private)
-        lib_opts: dict[str, Any] = {"concurrency_id": "library", "concurrency_limit": 1, **private}
-        upload.upload(add_files, [upload], [status, library, to_delete, upload], **lib_opts)
-        delete_btn.click(delete_doc, [to_delete], [status, library, to_delete], **lib_opts)
-        demo.load(library_outputs, None, [library, to_delete], **private)
-        gr.api(ask_api, api_name="ask", concurrency_id="ask", concurrency_limit=ASK_CONCURRENCY)
+@dataclass
+class Widgets:
+    """The page's components that events read or write."""
+
+    refs: Any
+    chatbot: Any
+    question: Any
+    ask_btn: Any
+    library: Any
+    upload: Any
+    to_delete: Any
+    delete_btn: Any
+    status: Any
+    top_k: Any
+    threshold: Any
+    passages: Any
+    article: Any
+
+
+def _chat_tab(examples: list[str]) -> tuple[Any, Any, Any]:
+    chatbot = gr.Chatbot(
+        elem_id="rag-chat", height=520, render_markdown=False, sanitize_html=True,
+        latex_delimiters=[], feedback_options=None, buttons=["copy"],
+        examples=[{"text": q} for q in examples],
+        placeholder="<strong>Ask a question about the articles</strong>, or pick an example.",
+        label="Chat",
+    )
+    with gr.Row():
+        question = gr.Textbox(placeholder="Ask a question about the articles…", show_label=False, scale=5,
+                              max_lines=4, elem_id="rag-question", max_length=4000)
+        ask_btn = gr.Button("Ask", variant="primary", scale=1, elem_id="rag-ask")
+    return chatbot, question, ask_btn
+
+
+def _library_tab(default_threshold: float) -> tuple[Any, ...]:
+    library = gr.HTML(elem_id="rag-library", js_on_load=CLICK_JS)
+    with gr.Row():
+        upload = gr.File(label=f"Upload articles ({' '.join(ALLOWED_SUFFIXES)}; ≤ {MAX_UPLOAD_BYTES // 2**20} MB "
+                         "each)", file_count="multiple", file_types=list(ALLOWED_SUFFIXES), elem_id="rag-upload",
+                         scale=3)
+        with gr.Column(scale=2):
+            to_delete = gr.Dropdown(label="Delete an article", choices=[], value=None, elem_id="rag-delete-choice")
+            delete_btn = gr.Button("Delete", variant="stop", elem_id="rag-delete")
+    status = gr.HTML(elem_id="rag-status", js_on_load=None)
+    gr.Markdown("### Settings")
+    with gr.Row():
+        top_k = gr.Slider(1, MAX_TOP_K, value=DEFAULT_TOP_K, step=1, label="Passages (top-k)", elem_id="rag-topk")
+        threshold = gr.Slider(0.0, 1.0, value=default_threshold, step=0.001,
+                              label="Answer threshold (abstain below)", elem_id="rag-threshold")
+    return library, upload, to_delete, delete_btn, status, top_k, threshold
+
+
+def _layout(title: str, examples: list[str], default_threshold: float) -> Widgets:
+    gr.HTML(f"<h1 style='margin:0'>{esc(title)}</h1><div class='rag-hint'>Ask about the indexed news articles: "
+            "every answer is a verbatim quote from one of them, or an honest “the articles do not answer "
+            "this”.</div>")
+    refs = gr.State([])
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=3), gr.Tabs():
+            with gr.Tab("Chat", id="chat"):
+                chatbot, question, ask_btn = _chat_tab(examples)
+            with gr.Tab("Library", id="library"):
+                library, upload, to_delete, delete_btn, status, top_k, threshold = _library_tab(default_threshold)
+        with gr.Column(scale=2):
+            gr.Markdown("#### Retrieved passages")
+            passages = gr.HTML(passages_html(None), elem_id="rag-passages", js_on_load=CLICK_JS)
+            gr.Markdown("#### Article")
+            article = gr.HTML(article_html(None), elem_id="rag-article", js_on_load=ARTICLE_JS)
+    return Widgets(refs, chatbot, question, ask_btn, library, upload, to_delete, delete_btn, status, top_k,
+                   threshold, passages, article)
+
+
+def _wire(demo: gr.Blocks, w: Widgets, h: Handlers) -> None:
+    private: dict[str, Any] = {"api_visibility": "private"}
+    ask_inputs = [w.question, w.chatbot, w.refs, w.top_k, w.threshold]
+    ask_outputs = [w.question, w.chatbot, w.refs, w.passages]
+    ask_opts: dict[str, Any] = {"concurrency_id": "ask", "concurrency_limit": ASK_CONCURRENCY, **private}
+    w.question.submit(h.respond, ask_inputs, ask_outputs, **ask_opts)
+    w.ask_btn.click(h.respond, ask_inputs, ask_outputs, **ask_opts)
+    w.chatbot.example_select(h.respond_example, [w.chatbot, w.refs, w.top_k, w.threshold], ask_outputs, **ask_opts)
+    w.chatbot.select(h.open_from_chat, [w.refs], [w.article], **private)
+    w.passages.select(h.open_from_panel, None, [w.article], **private)
+    w.library.select(h.open_from_panel, None, [w.article], **private)
+    w.chatbot.clear(h.clear, None, [w.chatbot, w.refs, w.passages, w.article], **private)
+    lib_opts: dict[str, Any] = {"concurrency_id": "library", "concurrency_limit": 1, **private}
+    w.upload.upload(h.add_files, [w.upload], [w.status, w.library, w.to_delete, w.upload], **lib_opts)
+    w.delete_btn.click(h.delete_doc, [w.to_delete], [w.status, w.library, w.to_delete], **lib_opts)
+    demo.load(h.library_outputs, None, [w.library, w.to_delete], **private)
+    gr.api(h.ask_api, api_name="ask", concurrency_id="ask", concurrency_limit=ASK_CONCURRENCY)
+
+
+def create_app(qa: Assistant, examples: list[str] | None = None, title: str = "News QA") -> gr.Blocks:
+    """The chat, library and article views over ``qa``, plus the ``/ask`` API endpoint."""
+    handlers = Handlers(qa)
+    with gr.Blocks(title=title, analytics_enabled=False) as demo:
+        widgets = _layout(title, EXAMPLES if examples is None else examples, handlers.default_threshold)
+        _wire(demo, widgets, handlers)
     demo.queue(default_concurrency_limit=ASK_CONCURRENCY, max_size=MAX_QUEUE)
     return demo
 
