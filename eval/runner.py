@@ -137,6 +137,22 @@ def write_json_atomic(data: dict[str, Any], path: Path) -> None:
     atomic_write_bytes(path, (json.dumps(data, indent=1, ensure_ascii=False) + "\n").encode("utf-8"))
 
 
+def ask_all(assistant: AssistantLike, questions: Sequence[Question], mode: str, top_k: int,
+            threshold: float | None, desc: str, progress: bool) -> list[dict[str, Any]]:
+    """Every question asked and scored, with a progress bar showing the running EM and F1."""
+    records: list[dict[str, Any]] = []
+    bar = tqdm(questions, desc=desc, unit="q", disable=not progress, dynamic_ncols=True)
+    em_sum = f1_sum = 0.0
+    for q in bar:
+        rec = evaluate_question(assistant, q, mode, top_k, threshold)
+        records.append(rec)
+        em_sum, f1_sum = em_sum + rec["em"], f1_sum + rec["f1"]
+        bar.set_postfix(EM=f"{100 * em_sum / len(records):.1f}", F1=f"{100 * f1_sum / len(records):.1f}",
+                        refresh=False)
+    bar.close()
+    return records
+
+
 def run(
     dataset: Path,
     corpus: Path | None = None,
@@ -171,21 +187,11 @@ def run(
                                                Path(index_dir) if index_dir else None)
         assistant = build_assistant(corpus_dir, index_path, reader)
     started = time.perf_counter()
-    records: list[dict[str, Any]] = []
-    bar = tqdm(questions, desc=f"eval {ds.name} ({mode})", unit="q", disable=not progress, dynamic_ncols=True)
-    em_sum = f1_sum = 0.0
-    for q in bar:
-        rec = evaluate_question(assistant, q, mode, top_k, threshold)
-        records.append(rec)
-        em_sum, f1_sum = em_sum + rec["em"], f1_sum + rec["f1"]
-        bar.set_postfix(EM=f"{100 * em_sum / len(records):.1f}", F1=f"{100 * f1_sum / len(records):.1f}",
-                        refresh=False)
-    bar.close()
-    summary = summarize(records)
+    records = ask_all(assistant, questions, mode, top_k, threshold, f"eval {ds.name} ({mode})", progress)
     errors = [r for r in records if "error" in r]
     out = (Path(out) if out else default_out(ds, mode, limit, seed)) if write_report else None
     report: dict[str, Any] = {
-        **summary,
+        **summarize(records),
         "meta": {
             "dataset": str(dataset), "kind": ds.kind, "version": ds.version, "sha256": ds.sha256,
             "questions_total": len(ds.questions), "articles": list(articles) if articles else None,

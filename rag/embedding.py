@@ -394,6 +394,25 @@ class Embedder:
                         type(e).__name__, e)
             return False
 
+    def _write_onnx(self, module: Any, inputs: tuple[Any, ...], names: list[str], onnx_path: Path) -> None:
+        """``module`` traced to ONNX at ``onnx_path`` (dynamic batch and length), written atomically."""
+        import warnings
+
+        import torch
+
+        axes = {n: {0: "batch", 1: "tokens"} for n in [*names, "last_hidden_state"]}
+        tmp = onnx_path.with_name(f".{onnx_path.name}.{os.getpid()}.tmp")
+        try:
+            with warnings.catch_warnings(), torch.no_grad(), self._lock:
+                warnings.simplefilter("ignore")  # tracer warnings about python control flow on shapes
+                torch.onnx.export(module, inputs, str(tmp), dynamo=False, input_names=names,
+                                  output_names=["last_hidden_state"], dynamic_axes=axes, opset_version=17)
+            with tmp.open("rb") as f:
+                os.fsync(f.fileno())
+            os.replace(tmp, onnx_path)
+        finally:
+            tmp.unlink(missing_ok=True)
+
     def _export(self, folder: Path, atol: float) -> bool:
         import torch
 
@@ -412,23 +431,9 @@ class Embedder:
                 return self.inner(**dict(zip(names, inputs, strict=True))).last_hidden_state
 
         dummy = hf_tok(["a probe", "a longer probe sentence"], padding=True, return_tensors="pt")
-        axes = {n: {0: "batch", 1: "tokens"} for n in [*names, "last_hidden_state"]}
         folder.mkdir(parents=True, exist_ok=True)
         onnx_path = folder / QUERY_ENCODER_ONNX
-        tmp = folder / f".{QUERY_ENCODER_ONNX}.{os.getpid()}.tmp"
-        try:
-            import warnings
-
-            with warnings.catch_warnings(), torch.no_grad(), self._lock:
-                warnings.simplefilter("ignore")  # tracer warnings about python control flow on shapes
-                torch.onnx.export(_Hidden(hf_model), tuple(dummy[n] for n in names), str(tmp), dynamo=False,
-                                  input_names=names, output_names=["last_hidden_state"], dynamic_axes=axes,
-                                  opset_version=17)
-            with tmp.open("rb") as f:
-                os.fsync(f.fileno())
-            os.replace(tmp, onnx_path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        self._write_onnx(_Hidden(hf_model), tuple(dummy[n] for n in names), names, onnx_path)
         tok_json = hf_tok.backend_tokenizer.to_str() if hasattr(hf_tok, "backend_tokenizer") else None
         if tok_json is None:
             raise ValueError("the model has no fast tokenizer")

@@ -90,6 +90,48 @@ def check_compatible(store: IndexStore, embedder: TextEmbedder, chunking: Chunki
         )
 
 
+def _open_or_create(index_dir: Path, embedder: TextEmbedder, chunking: ChunkingConfig | None, rebuild: bool,
+                    approx_threshold: int | None) -> IndexStore:
+    """The index at ``index_dir`` (checked against ``embedder`` and ``chunking``), or a new empty one."""
+    if rebuild and IndexStore.exists(index_dir):
+        for p in index_dir.iterdir():
+            if p.name not in {LOCK, "README.md"}:
+                shutil.rmtree(p) if p.is_dir() else p.unlink()
+    if IndexStore.exists(index_dir):
+        store = IndexStore.open(index_dir)
+        check_compatible(store, embedder, chunking)
+        return store
+    store = IndexStore.create(index_dir, embedder.name, embedder.dim, chunking or ChunkingConfig())
+    if approx_threshold is not None:
+        store.manifest.approx_threshold = approx_threshold
+    return store
+
+
+def _plan_update(store: IndexStore, documents: list[Document], report: IndexReport) -> tuple[list[Document], bool]:
+    """What a whole-folder update changes: the documents to (re-)embed, filling ``report`` (added,
+    updated, removed, unchanged), and whether metadata of unchanged documents changed (applied here)."""
+    wanted = {d.doc_id: d for d in documents}
+    old = store.manifest.documents
+    report.removed = sorted(set(old) - set(wanted))
+    to_embed: list[Document] = []
+    metadata_changed = False
+    for doc_id, doc in wanted.items():
+        entry = old.get(doc_id)
+        if entry is None:
+            report.added.append(doc_id)
+            to_embed.append(doc)
+        elif entry.content_hash != doc.content_hash:
+            report.updated.append(doc_id)
+            to_embed.append(doc)
+        else:
+            report.unchanged += 1
+            if store.documents[doc_id] != doc:  # same text, new metadata (title, path, aliases)
+                store.documents[doc_id] = doc
+                store.manifest.documents[doc_id] = entry.model_copy(update={"path": doc.path})
+                metadata_changed = True
+    return to_embed, metadata_changed
+
+
 def update_index(
     corpus: str | Path,
     index_dir: str | Path,
@@ -121,41 +163,12 @@ def update_index(
         raise EmptyCorpus(f"no readable article in {corpus}{detail}")
 
     with index_lock(index_dir):
-        if rebuild and IndexStore.exists(index_dir):
-            for p in index_dir.iterdir():
-                if p.name not in {LOCK, "README.md"}:
-                    shutil.rmtree(p) if p.is_dir() else p.unlink()
-        if IndexStore.exists(index_dir):
-            store = IndexStore.open(index_dir)
-            check_compatible(store, embedder, chunking)
-        else:
-            store = IndexStore.create(index_dir, embedder.name, embedder.dim, chunking or ChunkingConfig())
-            if approx_threshold is not None:
-                store.manifest.approx_threshold = approx_threshold
+        store = _open_or_create(index_dir, embedder, chunking, rebuild, approx_threshold)
         moved = store.manifest.corpus != str(corpus.resolve())  # the folder was moved or renamed
         store.manifest.corpus = str(corpus.resolve())
 
         report = IndexReport(index_dir=str(index_dir), skipped=[str(i) for i in issues])
-        wanted = {d.doc_id: d for d in documents}
-        old = store.manifest.documents
-        report.removed = sorted(set(old) - set(wanted))
-        to_embed: list[Document] = []
-        metadata_changed = False
-        for doc_id, doc in wanted.items():
-            entry = old.get(doc_id)
-            if entry is None:
-                report.added.append(doc_id)
-                to_embed.append(doc)
-            elif entry.content_hash != doc.content_hash:
-                report.updated.append(doc_id)
-                to_embed.append(doc)
-            else:
-                report.unchanged += 1
-                if store.documents[doc_id] != doc:  # same text, new metadata (title, path, aliases)
-                    store.documents[doc_id] = doc
-                    store.manifest.documents[doc_id] = entry.model_copy(update={"path": doc.path})
-                    metadata_changed = True
-
+        to_embed, metadata_changed = _plan_update(store, documents, report)
         store.remove_documents(report.removed + report.updated)
         _embed_and_add(store, to_embed, embedder, report, say, show_progress_bar)
         if report.changed or metadata_changed or moved or not IndexStore.exists(index_dir):
@@ -194,6 +207,61 @@ def _embed_and_add(store: IndexStore, docs: list[Document], embedder: TextEmbedd
     report.chunks_embedded = len(texts)
 
 
+def _read_added(paths: Sequence[Path], root: Path, max_file_bytes: int, report: IndexReport) -> list[Document]:
+    """The documents of files placed in the corpus folder ``root``; unreadable ones go to ``report``."""
+    docs: list[Document] = []
+    for path in paths:
+        path = Path(path).resolve()
+        if not path.is_relative_to(root):
+            raise ValueError(f"{path} is not inside the corpus folder {root}")
+        if path.suffix.lower() not in SUPPORTED_SUFFIXES:
+            report.skipped.append(str(IngestIssue(path.relative_to(root).as_posix(), "unsupported file type")))
+            continue
+        file_docs, issues = read_file(path, root, max_file_bytes)
+        docs.extend(file_docs)
+        report.skipped.extend(str(i) for i in issues)
+    return docs
+
+
+def _admit(store: IndexStore, docs: list[Document], report: IndexReport) -> tuple[dict[str, Document], bool]:
+    """Which added documents enter the index, and under which id: the same file again is re-indexed when
+    its text changed; a text already indexed becomes an alias of that document; a taken id falls back to
+    the file's path id (``ingest.fallback_id``, as ``load_corpus`` does). Fills ``report``; returns the
+    documents to embed and whether aliases changed."""
+    by_hash = {e.content_hash: doc_id for doc_id, e in store.manifest.documents.items()}
+    to_embed: dict[str, Document] = {}
+    metadata_changed = False
+    for doc in docs:
+        same = [store.documents[i] for i in (doc.doc_id, fallback_id(doc))
+                if i in store.documents and store.documents[i].path == doc.path]
+        if same:  # the same file (or record) again, under its plain or its path id
+            if same[0].content_hash == doc.content_hash:
+                report.unchanged += 1
+                continue
+            doc = doc.model_copy(update={"doc_id": same[0].doc_id})
+            report.updated.append(doc.doc_id)
+        elif (dup := by_hash.get(doc.content_hash)) is not None:
+            kept = store.documents[dup]
+            alias = doc.path or doc.doc_id
+            if alias != kept.path and alias not in kept.aliases:
+                store.documents[dup] = kept.model_copy(update={"aliases": [*kept.aliases, alias]})
+                metadata_changed = True
+            report.skipped.append(str(IngestIssue(alias, f"same text as {dup}; indexed once")))
+            continue
+        else:
+            if doc.doc_id in store.documents or doc.doc_id in to_embed:
+                new_id = fallback_id(doc)
+                if new_id in store.documents or new_id in to_embed:
+                    issue = IngestIssue(doc.path or doc.doc_id, f"duplicate id {doc.doc_id}; skipped")
+                    report.skipped.append(str(issue))
+                    continue
+                doc = doc.model_copy(update={"doc_id": new_id})
+            report.added.append(doc.doc_id)
+        by_hash[doc.content_hash] = doc.doc_id
+        to_embed[doc.doc_id] = doc
+    return to_embed, metadata_changed
+
+
 def add_files(
     paths: Sequence[Path],
     index_dir: str | Path,
@@ -220,53 +288,13 @@ def add_files(
         raise ValueError(f"the index at {index_dir} records no corpus folder; give one")
     root = Path(manifest.corpus).resolve()
     report = IndexReport(index_dir=str(index_dir))
-    docs: list[Document] = []
-    for path in paths:
-        path = Path(path).resolve()
-        if not path.is_relative_to(root):
-            raise ValueError(f"{path} is not inside the corpus folder {root}")
-        if path.suffix.lower() not in SUPPORTED_SUFFIXES:
-            report.skipped.append(str(IngestIssue(path.relative_to(root).as_posix(), "unsupported file type")))
-            continue
-        file_docs, issues = read_file(path, root, max_file_bytes)
-        docs.extend(file_docs)
-        report.skipped.extend(str(i) for i in issues)
+    docs = _read_added(paths, root, max_file_bytes, report)
 
     with index_lock(index_dir):
         if store is None or not store.is_current():
             store = IndexStore.open(index_dir)  # changed on disk since the copy was taken
         check_compatible(store, embedder, None)
-        by_hash = {e.content_hash: doc_id for doc_id, e in store.manifest.documents.items()}
-        to_embed: dict[str, Document] = {}
-        metadata_changed = False
-        for doc in docs:
-            same = [store.documents[i] for i in (doc.doc_id, fallback_id(doc))
-                    if i in store.documents and store.documents[i].path == doc.path]
-            if same:  # the same file (or record) again, under its plain or its path id
-                if same[0].content_hash == doc.content_hash:
-                    report.unchanged += 1
-                    continue
-                doc = doc.model_copy(update={"doc_id": same[0].doc_id})
-                report.updated.append(doc.doc_id)
-            elif (dup := by_hash.get(doc.content_hash)) is not None:
-                kept = store.documents[dup]
-                alias = doc.path or doc.doc_id
-                if alias != kept.path and alias not in kept.aliases:
-                    store.documents[dup] = kept.model_copy(update={"aliases": [*kept.aliases, alias]})
-                    metadata_changed = True
-                report.skipped.append(str(IngestIssue(alias, f"same text as {dup}; indexed once")))
-                continue
-            else:
-                if doc.doc_id in store.documents or doc.doc_id in to_embed:
-                    new_id = fallback_id(doc)
-                    if new_id in store.documents or new_id in to_embed:
-                        report.skipped.append(str(IngestIssue(doc.path or doc.doc_id,
-                                                              f"duplicate id {doc.doc_id}; skipped")))
-                        continue
-                    doc = doc.model_copy(update={"doc_id": new_id})
-                report.added.append(doc.doc_id)
-            by_hash[doc.content_hash] = doc.doc_id
-            to_embed[doc.doc_id] = doc
+        to_embed, metadata_changed = _admit(store, docs, report)
         store.remove_documents(report.updated)
         _embed_and_add(store, list(to_embed.values()), embedder, report, say)
         if report.changed or metadata_changed:

@@ -87,7 +87,8 @@ def new_vector_index(dim: int, kind: Literal["flat", "ivf"], train: np.ndarray |
 
     if kind == "flat":
         return faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
-    assert train is not None and len(train) > 0
+    if train is None or len(train) == 0:
+        raise ValueError("an IVF index needs training vectors")
     nlist = int(min(65536, max(16, 4 * math.sqrt(len(train)))))
     nlist = min(nlist, max(1, len(train) // 39))  # faiss wants ~39 training points per list
     index = faiss.index_factory(dim, f"IVF{nlist},SQ8", faiss.METRIC_INNER_PRODUCT)
@@ -106,35 +107,50 @@ class ChunkTable(MutableMapping[int, Chunk]):
 
     def __init__(self, documents: Mapping[str, Document]) -> None:
         self._documents = documents
-        self.rows: dict[int, tuple[str, int, int]] = {}
+        self._rows: dict[int, tuple[str, int, int]] = {}
+
+    def load_rows(self, rows: Iterable[tuple[int, str, int, int]]) -> None:
+        """Bulk-load ``(chunk_id, doc_id, start, end)`` rows as read from a chunks file (no ``Chunk`` made)."""
+        for cid, doc_id, start, end in rows:
+            self._rows[cid] = (doc_id, start, end)
+
+    def copy(self, documents: Mapping[str, Document]) -> ChunkTable:
+        """The same rows over ``documents`` (a copy of the store's), to be changed on their own."""
+        table = ChunkTable(documents)
+        table._rows = dict(self._rows)
+        return table
+
+    def rows(self) -> Iterator[tuple[int, str, int, int]]:
+        """Every ``(chunk_id, doc_id, start, end)``, as written to a chunks file."""
+        return ((cid, *row) for cid, row in self._rows.items())
 
     def __getitem__(self, chunk_id: int) -> Chunk:
-        doc_id, start, end = self.rows[chunk_id]
+        doc_id, start, end = self._rows[chunk_id]
         return Chunk(chunk_id=chunk_id, doc_id=doc_id, start=start, end=end,
                      text=self._documents[doc_id].text[start:end])
 
     def __setitem__(self, chunk_id: int, chunk: Chunk) -> None:
-        self.rows[chunk_id] = (chunk.doc_id, chunk.start, chunk.end)
+        self._rows[chunk_id] = (chunk.doc_id, chunk.start, chunk.end)
 
     def __delitem__(self, chunk_id: int) -> None:
-        del self.rows[chunk_id]
+        del self._rows[chunk_id]
 
     def __iter__(self) -> Iterator[int]:
-        return iter(self.rows)
+        return iter(self._rows)
 
     def __len__(self) -> int:
-        return len(self.rows)
+        return len(self._rows)
 
     def __contains__(self, chunk_id: object) -> bool:
-        return chunk_id in self.rows
+        return chunk_id in self._rows
 
     def discard(self, chunk_id: int) -> None:
         """Forget a chunk (its document may be gone already, so no ``Chunk`` is made, unlike ``pop``)."""
-        self.rows.pop(chunk_id, None)
+        self._rows.pop(chunk_id, None)
 
     def text(self, chunk_id: int) -> str:
         """A chunk's text without building the ``Chunk``."""
-        doc_id, start, end = self.rows[chunk_id]
+        doc_id, start, end = self._rows[chunk_id]
         return self._documents[doc_id].text[start:end]
 
 
@@ -222,8 +238,8 @@ class IndexStore:
             chunks = ChunkTable(documents)
             lines = (path / manifest.files["chunks"].name).read_text(encoding="utf-8").splitlines()
             doc_key = {d: d for d in documents}  # one shared string per document id
-            for cid, doc_id, start, end in json.loads("[" + ",".join(lines) + "]"):  # one parse, not one a line
-                chunks.rows[cid] = (doc_key[doc_id], start, end)
+            parsed = json.loads("[" + ",".join(lines) + "]")  # one parse, not one a line
+            chunks.load_rows((cid, doc_key[doc_id], start, end) for cid, doc_id, start, end in parsed)
             vectors = faiss.read_index(str(path / manifest.files["vectors"].name))
         except (OSError, ValueError, KeyError, RuntimeError) as e:
             raise IndexCorrupt(
@@ -264,8 +280,7 @@ class IndexStore:
 
         manifest = self.manifest.model_copy(update={"documents": dict(self.manifest.documents)})
         documents = dict(self.documents)
-        chunks = ChunkTable(documents)
-        chunks.rows = dict(self.chunks.rows)
+        chunks = self.chunks.copy(documents)
         store = IndexStore(self.path, manifest, documents, chunks, faiss.clone_index(self.vectors))
         store._set_nprobe()
         store._stamp = self._stamp
@@ -375,9 +390,8 @@ class IndexStore:
             "chunks": f"chunks-{gen:06d}.jsonl",
         }
         docs_blob = "".join(d.model_dump_json() + "\n" for d in self.documents.values()).encode("utf-8")
-        rows = self.chunks.rows
         chunks_blob = "".join(
-            f"[{cid}, {json.dumps(rows[cid][0])}, {rows[cid][1]}, {rows[cid][2]}]\n" for cid in sorted(rows)
+            f"[{cid}, {json.dumps(doc_id)}, {start}, {end}]\n" for cid, doc_id, start, end in sorted(self.chunks.rows())
         ).encode()
         atomic_write_bytes(self.path / names["documents"], docs_blob)
         atomic_write_bytes(self.path / names["chunks"], chunks_blob)
