@@ -26,10 +26,12 @@ from rag.errors import EmptyCorpus, IndexMismatch
 from rag.ingest import (
     MAX_FILE_BYTES,
     SUPPORTED_SUFFIXES,
+    Admission,
     IngestIssue,
     fallback_id,
     load_corpus,
     read_file,
+    with_alias,
 )
 from rag.schema import Chunk, Document
 from rag.store import LOCK, ChunkingConfig, IndexStore, rebuild_hint
@@ -224,11 +226,11 @@ def _read_added(paths: Sequence[Path], root: Path, max_file_bytes: int, report: 
 
 
 def _admit(store: IndexStore, docs: list[Document], report: IndexReport) -> tuple[dict[str, Document], bool]:
-    """Which added documents enter the index, and under which id: the same file again is re-indexed when
-    its text changed; a text already indexed becomes an alias of that document; a taken id falls back to
-    the file's path id (``ingest.fallback_id``, as ``load_corpus`` does). Fills ``report``; returns the
-    documents to embed and whether aliases changed."""
-    by_hash = {e.content_hash: doc_id for doc_id, e in store.manifest.documents.items()}
+    """Which added documents enter the index, and under which id: the same file (or record) again is
+    re-indexed when its text changed; anything else goes through ``ingest.Admission``, the rule
+    ``load_corpus`` applies to a whole folder. Fills ``report``; returns the documents to embed and
+    whether aliases changed."""
+    admission = Admission(store.documents.values())
     to_embed: dict[str, Document] = {}
     metadata_changed = False
     for doc in docs:
@@ -239,26 +241,21 @@ def _admit(store: IndexStore, docs: list[Document], report: IndexReport) -> tupl
                 report.unchanged += 1
                 continue
             doc = doc.model_copy(update={"doc_id": same[0].doc_id})
+            admission.replace(doc, old_hash=same[0].content_hash)
             report.updated.append(doc.doc_id)
-        elif (dup := by_hash.get(doc.content_hash)) is not None:
-            kept = store.documents[dup]
-            alias = doc.path or doc.doc_id
-            if alias != kept.path and alias not in kept.aliases:
-                store.documents[dup] = kept.model_copy(update={"aliases": [*kept.aliases, alias]})
-                metadata_changed = True
-            report.skipped.append(str(IngestIssue(alias, f"same text as {dup}; indexed once")))
+            to_embed[doc.doc_id] = doc
             continue
-        else:
-            if doc.doc_id in store.documents or doc.doc_id in to_embed:
-                new_id = fallback_id(doc)
-                if new_id in store.documents or new_id in to_embed:
-                    issue = IngestIssue(doc.path or doc.doc_id, f"duplicate id {doc.doc_id}; skipped")
-                    report.skipped.append(str(issue))
-                    continue
-                doc = doc.model_copy(update={"doc_id": new_id})
-            report.added.append(doc.doc_id)
-        by_hash[doc.content_hash] = doc.doc_id
-        to_embed[doc.doc_id] = doc
+        verdict = admission.admit(doc)
+        if verdict.issue is not None:
+            report.skipped.append(str(verdict.issue))
+        if verdict.kind == "alias" and verdict.dup is not None:
+            target = to_embed if verdict.dup in to_embed else store.documents
+            aliased = with_alias(target[verdict.dup], doc)
+            metadata_changed |= aliased is not target[verdict.dup] and target is store.documents
+            target[verdict.dup] = aliased
+        elif verdict.kind == "admit" and verdict.doc is not None:
+            report.added.append(verdict.doc.doc_id)
+            to_embed[verdict.doc.doc_id] = verdict.doc
     return to_embed, metadata_changed
 
 

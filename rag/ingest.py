@@ -11,10 +11,10 @@ import hashlib
 import json
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from rag.schema import Document
 
@@ -263,8 +263,62 @@ def fallback_id(doc: Document) -> str:
     return f"{stem}#{doc.doc_id}" if Path(doc.path).suffix.lower() in RECORD_SUFFIXES else stem
 
 
+@dataclass
+class Verdict:
+    """What ``Admission.admit`` decided for one document."""
+
+    kind: Literal["admit", "alias", "skip"]
+    doc: Document | None = None  # "admit": the document as admitted (its id may have changed)
+    dup: str | None = None  # "alias": the id of the indexed document holding the same text
+    issue: IngestIssue | None = None  # why it was renamed, aliased or skipped
+
+
+class Admission:
+    """The one rule by which documents enter a collection, for a whole folder (``load_corpus``) and for
+    files added one by one (``rag.indexer.add_files``) alike: a text already held becomes an alias of
+    the document holding it; a taken id falls back to the file's path (``fallback_id``); a document
+    whose fallback id is taken too is skipped."""
+
+    def __init__(self, existing: Iterable[Document] = ()) -> None:
+        self._by_hash: dict[str, str] = {}
+        self._ids: set[str] = set()
+        for d in existing:
+            self._by_hash.setdefault(d.content_hash, d.doc_id)
+            self._ids.add(d.doc_id)
+
+    def admit(self, doc: Document) -> Verdict:
+        dup = self._by_hash.get(doc.content_hash)
+        where = doc.path or doc.doc_id
+        if dup is not None:
+            return Verdict("alias", dup=dup, issue=IngestIssue(where, f"same text as {dup}; indexed once"))
+        issue = None
+        if doc.doc_id in self._ids:
+            new_id = fallback_id(doc)
+            if new_id in self._ids:
+                return Verdict("skip", issue=IngestIssue(where, f"duplicate id {doc.doc_id}; skipped"))
+            issue = IngestIssue(where, f"id {doc.doc_id} taken; indexed as {new_id}")
+            doc = doc.model_copy(update={"doc_id": new_id})
+        self.replace(doc)
+        return Verdict("admit", doc=doc, issue=issue)
+
+    def replace(self, doc: Document, old_hash: str | None = None) -> None:
+        """Record ``doc`` as held (under its id), e.g. a file indexed again with new text."""
+        if old_hash is not None and self._by_hash.get(old_hash) == doc.doc_id:
+            del self._by_hash[old_hash]
+        self._by_hash[doc.content_hash] = doc.doc_id
+        self._ids.add(doc.doc_id)
+
+
+def with_alias(kept: Document, doc: Document) -> Document:
+    """``kept`` with ``doc``'s file (or id) among its aliases: the same text found under another name."""
+    alias = doc.path if doc.path and doc.path != kept.path else doc.doc_id
+    if alias == kept.path or alias == kept.doc_id or alias in kept.aliases:
+        return kept
+    return kept.model_copy(update={"aliases": [*kept.aliases, alias]})
+
+
 def load_corpus(root: str | Path, max_bytes: int = MAX_FILE_BYTES) -> tuple[list[Document], list[IngestIssue]]:
-    """All documents of a folder, de-duplicated by content, and every issue met on the way.
+    """All documents of a folder, admitted by ``Admission``, and every issue met on the way.
 
     Identical texts under different names are kept once; the other names become ``aliases``.
     Two files with the same stem in different sub-folders get their relative path as id.
@@ -273,27 +327,19 @@ def load_corpus(root: str | Path, max_bytes: int = MAX_FILE_BYTES) -> tuple[list
     if not root.is_dir():
         raise FileNotFoundError(f"corpus folder not found: {root}")
     issues: list[IngestIssue] = []
-    by_hash: dict[str, Document] = {}
-    by_id: dict[str, str] = {}  # doc_id -> content hash
+    admission = Admission()
+    kept: dict[str, Document] = {}
     for path in iter_corpus_files(root):
         docs, file_issues = read_file(path, root, max_bytes)
         issues.extend(file_issues)
         for doc in docs:
-            dup = by_hash.get(doc.content_hash)
-            if dup is not None:
-                alias = doc.path if doc.path and doc.path != dup.path else doc.doc_id
-                by_hash[doc.content_hash] = dup.model_copy(update={"aliases": [*dup.aliases, alias]})
-                issues.append(IngestIssue(doc.path or doc.doc_id, f"same text as {dup.doc_id}; indexed once"))
-                continue
-            if doc.doc_id in by_id:
-                new_id = fallback_id(doc)
-                if new_id in by_id:
-                    issues.append(IngestIssue(doc.path or doc.doc_id, f"duplicate id {doc.doc_id}; skipped"))
-                    continue
-                issues.append(IngestIssue(doc.path or doc.doc_id, f"id {doc.doc_id} taken; indexed as {new_id}"))
-                doc = doc.model_copy(update={"doc_id": new_id})
-            by_id[doc.doc_id] = doc.content_hash
-            by_hash[doc.content_hash] = doc
+            verdict = admission.admit(doc)
+            if verdict.issue is not None:
+                issues.append(verdict.issue)
+            if verdict.kind == "alias" and verdict.dup is not None:
+                kept[verdict.dup] = with_alias(kept[verdict.dup], doc)
+            elif verdict.kind == "admit" and verdict.doc is not None:
+                kept[verdict.doc.doc_id] = verdict.doc
     for issue in issues:
         log.warning("%s", issue)
-    return list(by_hash.values()), issues
+    return list(kept.values()), issues

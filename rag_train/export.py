@@ -581,6 +581,13 @@ def _data_section(report: dict[str, Any], cfg: TrainConfig, meta: dict[str, Any]
     return "\n".join(rows) + f"\n\n{kept}{sample} {held}"
 
 
+def _confidence_note(report: dict[str, Any]) -> str:
+    knots = (report.get("open") or {}).get("confidence") or []
+    if not knots:
+        return "none was fitted (too few answers), so answers carry no confidence"
+    return "knots " + ", ".join(f"{s:.3f} -> {p:.0%}" for s, p in knots)
+
+
 def _fmt(m: dict[str, Any]) -> str:
     return (f"EM {m['exact']:.2f}, F1 {m['f1']:.2f} (HasAns {m['HasAns_exact']:.2f} / {m['HasAns_f1']:.2f}, "
             f"NoAns {m['NoAns_accuracy']:.2f})")
@@ -591,8 +598,9 @@ def _rule_source(report: dict[str, Any]) -> str:
     if not o:
         return ("Both were chosen with the gold paragraph given (the ratio fixed at the plain comparison), "
                 "scored with the shipped backend.")
-    return (f"Both were chosen end to end, the way the assistant uses them: each held-out question asked over "
-            f"all {o['paragraphs']:,} paragraphs of the training files, top-5 passages retrieved, spans "
+    return (f"Both were chosen end to end, the way the assistant uses them: each of the {o.get('questions', '?')} "
+            f"tuning questions of the SQuAD v2.0 file asked over all its {o['paragraphs']:,} paragraphs, "
+            f"top-5 passages retrieved, spans "
             f"weighted by retrieval and re-scored by their sentence (weight {o.get('sentence_weight', 0):g}), ratios "
             f"{', '.join(f'{r:g}' for r in OPEN_RATIOS)} tried, scored with the shipped backend. There: "
             f"{_fmt(o['at_threshold'])}; always answering, HasAns EM/F1 "
@@ -676,26 +684,32 @@ are no-answer targets ([CLS]).  Training time: {secs / 60:.0f} min on 2 shared C
 {_soup_note(meta)}
 
 ## Decision rule
-The reader answers with its best span only if the span's score is at least **{report['threshold']:.4f}**
+The answering rule lives in `rag/answer.py` (`AnswerSettings`), which reads these values from
+`reader_config.json`. The reader answers with its best span only if the span's score is at least
+**{report['threshold']:.4f}**
 and `best / (best + no_answer)` reaches **{report['answer_ratio']:.2f}** (0.5 is the plain comparison: the
 no-answer score must not win; a lower value lets a span answer while the no-answer score is up to
 `(1 - ratio) / ratio` times larger). A span's score is its probability (softmax over all valid spans
 and the no-answer option of its window) times its passage's retrieval weight
-`exp({PASSAGE_WEIGHT:g} * (cos - best cos))` (`passage_weight`; 1 for the best passage; see docs/reader.md).
+`exp({PASSAGE_WEIGHT:g} * (cos - best cos))` (`passage_weight`; 1 for the best passage), then re-scored by
+its sentence, `exp({SENTENCE_WEIGHT:g} * (share - best share))` (`sentence_weight`; see docs/reader.md).
 {_rule_source(report)}
-The values maximise the expected F1 on the held-out questions when {ANSWERABLE_PRIOR:.0%} of the questions
-asked are answerable: the held-out articles are about half unanswerable (SQuAD 2.0), while people asking
-about their own articles mostly ask what they say, so their has-answer and no-answer questions are
-re-weighted to that share (the SQuAD 2.0 `best_f1_thresh` procedure otherwise; searched over every
-observed best-span score). Because they were tuned on the same held-out questions, the figures below
-are slightly optimistic.
+The values maximise the expected F1 on the tuning questions when {ANSWERABLE_PRIOR:.0%} of the questions
+asked are answerable: SQuAD 2.0 articles are about half unanswerable, while people asking about their
+own articles mostly ask what they say, so their has-answer and no-answer questions are re-weighted to
+that share (the SQuAD 2.0 `best_f1_thresh` procedure otherwise; searched over every observed best-span
+score), then rounded to 3 decimals (what the chat's slider shows). Because they were chosen on these
+questions, the figures here are slightly optimistic; the test half's figures are in the README.
 
-## Validation (held-out articles, gold paragraph given, official SQuAD v2.0 scoring)
+`confidence` in `reader_config.json` maps an answer's ranking score to the chance that it is exactly
+right, fitted on the same tuning answers (score-quantile bins, made monotone): {_confidence_note(report)}.
+
+## Validation (tuning articles, gold paragraph given, official SQuAD v2.0 scoring)
 
 {_gold_at_rule(report)}
 Span accuracy alone (always answering with the best span, no abstention), torch: HasAns EM/F1
 {fa['HasAns_exact']:.2f} / {fa['HasAns_f1']:.2f}; the shipped backend: {_spans_alone(bk, report)}.
-With the plain comparison alone (threshold 0, ratio 0.5), torch: EM/F1 {d0['exact']:.2f} / {d0['f1']:.2f}.
+With the plain comparison alone (no threshold, ratio 0.5), torch: EM/F1 {d0['exact']:.2f} / {d0['f1']:.2f}.
 Per backend, each at the threshold that maximises its own expected F1 with the plain comparison
 (the shipped backend at its own values: {_own(bk, 'onnx' if report.get('shipped_onnx') else 'torch')}):
 

@@ -166,3 +166,35 @@ def test_readers_keep_working_while_files_are_added_and_deleted(seeds_copy: Path
     assert qa.wait_for_background(60)
     assert sorted(d.doc_id for d in qa.documents() if d.doc_id.startswith("n")) == ["n1", "n3", "n5"]
     check_consistent(qa, tmp_path / "index")
+
+
+def test_one_admission_rule_for_a_folder_and_for_added_files(tmp_path: Path) -> None:
+    """Indexing a folder at once and adding its files one by one admit the same documents under the same
+    ids, with the same aliases (``ingest.Admission`` is the one rule)."""
+    texts = {"a.txt": "Riga, Monday -- Canada will lead the battlegroup in Latvia.",
+             "sub/a.txt": "Vilnius, Tuesday -- Germany will lead the battlegroup in Lithuania.",
+             "copy.txt": "Riga, Monday -- Canada will lead the battlegroup in Latvia.",
+             "b.txt": "Tallinn, Friday -- Britain will lead the battlegroup in Estonia."}
+    whole, one_by_one = tmp_path / "whole", tmp_path / "one"
+    for root in (whole, one_by_one):
+        for name, text in texts.items():
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            (root / name).write_text(text)
+    emb = FakeEmbedder()
+    update_index(whole, tmp_path / "i1", emb)
+    first = {"a.txt"}
+    for name in texts:
+        if name not in first:
+            (one_by_one / name).rename(one_by_one / (name + ".later"))
+    update_index(one_by_one, tmp_path / "i2", emb)
+    qa = Assistant(tmp_path / "i2", emb, reader="sentence")  # type: ignore[arg-type]
+    for name in texts:
+        if name not in first:
+            (one_by_one / (name + ".later")).rename(one_by_one / name)
+            qa.add([one_by_one / name])
+
+    def view(index: Path) -> dict[str, tuple[str | None, list[str]]]:
+        return {d.doc_id: (d.path, sorted(d.aliases)) for d in IndexStore.open(index).documents.values()}
+
+    assert view(tmp_path / "i1") == view(tmp_path / "i2") == {
+        "a": ("a.txt", ["copy.txt"]), "sub/a": ("sub/a.txt", []), "b": ("b.txt", [])}
