@@ -26,6 +26,7 @@ from rag.retriever import Retriever
 from rag.schema import Answer, Document, Passage, Span
 from rag.sentence_answer import SentenceAnswerer
 from rag.store import ChunkingConfig, IndexStore
+from rag.trash import Trash, TrashEntry, record_change
 
 log = logging.getLogger(__name__)
 
@@ -227,27 +228,50 @@ class Assistant:
         self._background = [t for t in self._background if t.is_alive()]
         return not self._background
 
-    def delete(self, doc_id: str) -> None:
-        """Remove a document from the index, and its file from the corpus folder when it holds only it."""
+    def delete(self, doc_id: str, user: str | None = None) -> TrashEntry | None:
+        """Remove an article from the index, recoverably: its file (and identical copies) move to the
+        corpus folder's trash, or, when the file holds other articles too, a tombstone excludes it. Returns
+        the trash entry (None for an index without a corpus folder). ``restore`` undoes it."""
         with self._write_lock, index_lock(self.index_dir):
             snap = self._snap
             store = snap.store.copy() if snap.store.is_current() else IndexStore.open(self.index_dir)
             if doc_id not in store.documents:
                 raise UnknownDocument(f"no document {doc_id!r} in the index")
             doc = store.documents[doc_id]
-            corpus = Path(store.manifest.corpus) if store.manifest.corpus else None
-            if corpus and doc.path:
-                src = (corpus / doc.path).resolve()
-                sharing = [d for d in store.documents.values() if d.path == doc.path]
-                if src.is_file() and src.is_relative_to(corpus.resolve()) and len(sharing) == 1:
-                    src.unlink()
-                for alias in doc.aliases:
-                    alias_path = (corpus / alias).resolve()
-                    if alias_path.is_file() and alias_path.is_relative_to(corpus.resolve()):
-                        alias_path.unlink()
+            entry = self._to_trash(store, doc, user)
             store.remove_documents([doc_id])
             store.save()
             self._swap(snap, store, [])
+        record_change(self.index_dir, "delete", doc_id, doc.path, user)
+        return entry
+
+    def _to_trash(self, store: IndexStore, doc: Document, user: str | None) -> TrashEntry | None:
+        corpus = Path(store.manifest.corpus).resolve() if store.manifest.corpus else None
+        if corpus is None or not doc.path:
+            return None
+        trash = Trash(corpus)
+        used = {d.path for d in store.documents.values() if d.doc_id != doc.doc_id}
+        if doc.path in used or not (corpus / doc.path).is_file():
+            return trash.put_tombstone(doc.doc_id, doc.title, doc.path, user)
+        copies = [a for a in doc.aliases if a not in used and (corpus / a).is_file()
+                  and (corpus / a).resolve().is_relative_to(corpus)]
+        return trash.put_files(doc.doc_id, doc.title, [doc.path, *copies], user)
+
+    def trash(self) -> Trash:
+        """The trash of the corpus folder this index was built from."""
+        if self.corpus_dir is None:
+            raise ValueError("this index records no corpus folder, so it has no trash")
+        return Trash(self.corpus_dir)
+
+    def restore(self, key: str, user: str | None = None) -> IndexReport:
+        """Undo a ``delete``: the trash entry (its id, or the article's id for its latest deletion) goes
+        back to the corpus folder and is indexed again."""
+        with self._write_lock:
+            trash = self.trash()
+            entry = trash.restore(key)
+            report = self.add([trash.corpus / p for p in entry.paths[:1 if entry.kind == "tombstone" else None]])
+        record_change(self.index_dir, "restore", entry.doc_id, entry.paths[0], user)
+        return report
 
     # ---- questions -------------------------------------------------------------------------
     def retrieve(self, question: str, k: int = 10, doc_ids: list[str] | None = None) -> list[Passage]:

@@ -1,4 +1,4 @@
-"""Command line: ``rag index | ask | serve | eval``, a thin layer over the public API.
+"""Command line: ``rag index | ask | serve | eval | trash``, a thin layer over the public API.
 
 Training is not part of the library: ``rag-train-reader`` (``python -m rag_train.reader``)."""
 
@@ -8,7 +8,7 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -169,6 +169,59 @@ def eval_cmd(
     for key, label in SUMMARY_KEYS:
         typer.echo(f"{label:<24}{fmt(report.get(key), key)}")
     typer.echo(f"report: {report['meta']['out']}")
+
+
+trash_app = typer.Typer(no_args_is_help=True, help="Deleted articles: list, restore, empty.")
+app.add_typer(trash_app, name="trash")
+
+
+def _trash_of(index_dir: Path) -> Any:
+    from rag.store import IndexStore
+    from rag.trash import Trash
+
+    manifest = IndexStore.read_manifest(index_dir)
+    if not manifest.corpus:
+        _fail(f"the index at {index_dir} records no corpus folder, so it has no trash")
+    return Trash(manifest.corpus)
+
+
+@trash_app.command("list")
+def trash_list(index_dir: IndexOpt = Path("index")) -> None:
+    """The deleted articles that can be restored, oldest first."""
+    try:
+        entries = _trash_of(index_dir).pending()
+    except RagError as e:
+        _fail_with(e)
+    for entry in entries:
+        where = ", ".join(entry.paths) if entry.kind == "file" else f"{entry.paths[0]} (tombstone; the file stays)"
+        typer.echo(f"{entry.entry_id}\t{entry.doc_id}\t{entry.time}\t{where}")
+    if not entries:
+        typer.echo("the trash is empty")
+
+
+@trash_app.command("restore")
+def trash_restore(key: Annotated[str, typer.Argument(help="Trash entry id, or the article id.")],
+                  index_dir: IndexOpt = Path("index")) -> None:
+    """Put a deleted article back into the corpus folder and index it again."""
+    from rag.assistant import Assistant
+
+    try:
+        report = Assistant.open(index_dir, reader="sentence").restore(key)
+    except (RagError, ValueError) as e:
+        _fail_with(e)
+    typer.echo(f"restored {key}: {len(report.added)} added, {len(report.updated)} updated")
+
+
+@trash_app.command("empty")
+def trash_empty(index_dir: IndexOpt = Path("index"),
+                older_than: Annotated[float | None, typer.Option(
+                    "--older-than", help="Only entries older than this many days.")] = None) -> None:
+    """Delete the trash's files for good (the only command that removes an article file)."""
+    try:
+        gone = _trash_of(index_dir).empty(older_than)
+    except RagError as e:
+        _fail_with(e)
+    typer.echo(f"emptied {len(gone)} entr{'y' if len(gone) == 1 else 'ies'}")
 
 
 def main() -> None:

@@ -35,6 +35,7 @@ from rag.ingest import (
 )
 from rag.schema import Chunk, Document
 from rag.store import LOCK, ChunkingConfig, IndexStore, rebuild_hint
+from rag.trash import Trash
 
 log = logging.getLogger(__name__)
 
@@ -160,6 +161,7 @@ def update_index(
     issues: list[IngestIssue] = []
     if documents is None:
         documents, issues = load_corpus(corpus, max_bytes=max_file_bytes)
+        documents = without_tombstoned(corpus, documents)
     if not documents:
         detail = f" ({len(issues)} files skipped: {'; '.join(map(str, issues[:3]))})" if issues else ""
         raise EmptyCorpus(f"no readable article in {corpus}{detail}")
@@ -207,6 +209,12 @@ def _embed_and_add(store: IndexStore, docs: list[Document], embedder: TextEmbedd
         store.add_document(doc, chunks, vectors[row : row + len(chunks)])
         row += len(chunks)
     report.chunks_embedded = len(texts)
+
+
+def without_tombstoned(corpus: Path, documents: list[Document]) -> list[Document]:
+    """``documents`` less the articles deleted from shared files (the trash's tombstones)."""
+    dead = Trash(corpus).tombstones()
+    return [d for d in documents if (d.path, d.doc_id) not in dead] if dead else documents
 
 
 def _read_added(paths: Sequence[Path], root: Path, max_file_bytes: int, report: IndexReport) -> list[Document]:
@@ -285,7 +293,7 @@ def add_files(
         raise ValueError(f"the index at {index_dir} records no corpus folder; give one")
     root = Path(manifest.corpus).resolve()
     report = IndexReport(index_dir=str(index_dir))
-    docs = _read_added(paths, root, max_file_bytes, report)
+    docs = without_tombstoned(root, _read_added(paths, root, max_file_bytes, report))
 
     with index_lock(index_dir):
         if store is None or not store.is_current():
