@@ -251,7 +251,8 @@ class Assistant:
             return None
         trash = Trash(corpus)
         used = {d.path for d in store.documents.values() if d.doc_id != doc.doc_id}
-        if doc.path in used or not (corpus / doc.path).is_file():
+        src = (corpus / doc.path).resolve()
+        if doc.path in used or not src.is_file() or not src.is_relative_to(corpus):
             return trash.put_tombstone(doc.doc_id, doc.title, doc.path, user)
         copies = [a for a in doc.aliases if a not in used and (corpus / a).is_file()
                   and (corpus / a).resolve().is_relative_to(corpus)]

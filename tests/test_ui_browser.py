@@ -203,8 +203,10 @@ def test_upload_then_ask_about_it_then_delete(page: Page, server: Server, tmp_pa
     option.click()
     page.click("#rag-delete")
     status.get_by_text("Deleted").wait_for()
+    assert "rag trash restore" in status.inner_text()
     assert library.locator("tr", has_text="Zorblat").count() == 0
     assert not stored[0].exists()
+    assert list((server.corpus / ".trash").rglob(stored[0].name))  # kept in the trash
     check(page)
 
 

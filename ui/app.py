@@ -239,11 +239,13 @@ class Handlers:
             return (gr.skip(),) * 3
         try:
             title = self.qa.document(doc_id).title
-            self.qa.delete(doc_id)
+            entry = self.qa.delete(doc_id)
         except KeyError:
             gr.Warning(f"No article {doc_id!r} in the index.")
             return (gr.skip(), *self.library_outputs())
-        return (f"<div>Deleted {esc(title)} ({esc(doc_id)}).</div>", *self.library_outputs())
+        kept = (f" Its file is kept in the corpus folder's trash: <code>rag trash restore {esc(entry.entry_id)}</code> "
+                "brings it back." if entry is not None else "")
+        return (f"<div>Deleted {esc(title)} ({esc(doc_id)}).{kept}</div>", *self.library_outputs())
 
     def ask_api(self, question: str, top_k: int = DEFAULT_TOP_K) -> dict[str, Any]:
         """Answer a question from the indexed articles.
