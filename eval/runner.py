@@ -87,7 +87,7 @@ def evaluate_question(qa: AssistantLike, q: Question, mode: str, top_k: int,
                       threshold: float | None = None) -> dict[str, Any]:
     """Ask one question and score it: the per-question record of the report."""
     rec: dict[str, Any] = {"id": q.id, "question": q.question, "prediction": None, "answers": list(q.answers),
-                           "em": 0, "f1": 0.0, "retrieved_doc_ids": [], "score": 0.0, "confidence": None,
+                           "em": 0, "f1": 0.0, "retrieved_doc_ids": [], "score": 0.0, "confidence": None, "candidates": [],
                            "doc_id": q.doc_id,
                            "answerable": q.answerable, "answerer": None, "latency_ms": None,
                            "citation_doc_id": None, "citation_quote": None, "citation_ok": None,
@@ -108,6 +108,7 @@ def evaluate_question(qa: AssistantLike, q: Question, mode: str, top_k: int,
     top = ans.citations[0] if ans.citations else None
     rec.update(prediction=prediction, em=em, f1=f1, retrieved_doc_ids=retrieved, score=float(ans.score),
                confidence=getattr(ans, "confidence", None),
+               candidates=[c.text for c in getattr(ans, "candidates", [])],
                answerer=getattr(ans, "answerer", None))
     if top is not None:
         rec.update(citation_doc_id=top.doc_id, citation_quote=top.quote)

@@ -34,7 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from rag.chunking import split_sentences
 from rag.reader import READER_CONFIG, SpanReader
-from rag.schema import Answer, Citation, Document, Passage, Span
+from rag.schema import Answer, Candidate, Citation, Document, Passage, Span
 
 # How strongly a reader span is scaled by its sentence's share of the question's words, relative to the
 # best sentence of the retrieved passages (``exp(weight * (share - best share))``); the reader's config
@@ -55,6 +55,7 @@ class AnswerSettings(BaseModel):
     passage_weight: float = Field(default=10.0, ge=0.0,
                                   description="beta of the retrieval weight exp(beta * (cos - best))")
     sentence_weight: float = Field(default=SENTENCE_WEIGHT, ge=0.0, description="w of exp(w * (share - best share))")
+    candidates: int = Field(default=3, ge=0, description="distinct candidate answers returned with each answer")
     confidence: tuple[tuple[float, float], ...] = Field(
         default=(), description="(score, P(exact)) knots, increasing, fitted on the tuning articles; "
                                 "empty: uncalibrated")
@@ -133,10 +134,13 @@ def citation_for(doc: Document, start: int, end: int, score: float, chunk_id: in
 
 def answer_from_spans(question: str, spans: list[Span], no_answer_score: float, passages: list[Passage],
                       documents: Mapping[str, Document], settings: AnswerSettings, max_citations: int = 3) -> Answer:
-    """The best span as the answer when ``settings`` accept it, else an abstention (``text=None``)."""
+    """The best span as the answer when ``settings`` accept it, else an abstention (``text=None``); either
+    way with the best ``settings.candidates`` distinct spans as candidates."""
+    candidates = [candidate(documents[sp.doc_id], sp.start, sp.end, sp.score, sp.chunk_id, settings)
+                  for sp in spans[: settings.candidates]]
     if not spans or not settings.accepts(spans[0].score, no_answer_score):
         return Answer(question=question, text=None, score=float(np.clip(spans[0].score, 0, 1)) if spans else 0.0,
-                      citations=[], passages=passages, answerer="reader")
+                      citations=[], passages=passages, answerer="reader", candidates=candidates)
     best = spans[0]
     doc = documents[best.doc_id]
     if doc.text[best.start : best.end] != best.text:
@@ -153,7 +157,17 @@ def answer_from_spans(question: str, spans: list[Span], no_answer_score: float, 
             citations.append(other)
     score = float(np.clip(best.score, 0.0, 1.0))
     return Answer(question=question, text=best.text, score=score, confidence=settings.confidence_of(score),
-                  citations=citations, passages=passages, answerer="reader")
+                  citations=citations, passages=passages, answerer="reader", candidates=candidates)
+
+
+def candidate(doc: Document, start: int, end: int, score: float, chunk_id: int | None,
+              settings: AnswerSettings) -> Candidate:
+    """``doc.text[start:end]`` as a candidate answer, quoted with the sentence(s) holding it."""
+    if not 0 <= start < end <= len(doc.text):
+        raise ValueError(f"candidate offsets {start}:{end} outside {doc.doc_id!r}")
+    score = float(np.clip(score, 0.0, 1.0))
+    return Candidate(text=doc.text[start:end], score=score, confidence=settings.confidence_of(score),
+                     citation=citation_for(doc, start, end, score, chunk_id))
 
 
 class SpanAnswerer:

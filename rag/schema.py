@@ -81,6 +81,15 @@ class Citation(BaseModel):
     chunk_id: int | None = None
 
 
+class Candidate(BaseModel):
+    """One of the best distinct answers, with its own citation (offsets exact as always)."""
+
+    text: str
+    score: float = Field(ge=0.0, le=1.0)  # ranking score
+    confidence: float | None = None  # calibrated P(exactly right); None: not calibrated
+    citation: Citation
+
+
 class Answer(BaseModel):
     """What ``Assistant.ask`` returns; ``text is None`` means the articles do not say."""
 
@@ -91,4 +100,7 @@ class Answer(BaseModel):
     citations: list[Citation] = Field(default_factory=list)
     passages: list[Passage] = Field(default_factory=list)  # everything retrieved, best first
     answerer: Literal["reader", "sentence", "none"] = "none"  # which layer produced the answer
+    # the best distinct answers, best first, whether or not the rule answered (``text`` is the first
+    # when it did): what an unsure assistant can still show
+    candidates: list[Candidate] = Field(default_factory=list)
     notice: str | None = None  # e.g. "question truncated to 2,000 characters"

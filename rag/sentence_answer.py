@@ -17,10 +17,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rag.answer import AnswerSettings, citation_for, content_stems, question_share
+from rag.answer import AnswerSettings, candidate, content_stems, question_share
 from rag.chunking import split_sentences
 from rag.embedding import TextEmbedder
-from rag.schema import Answer, Document, Passage
+from rag.schema import Answer, Candidate, Document, Passage
 
 SENTENCE_THRESHOLD = 0.40  # tuned on eval/seeds.jsonl with eval/tune_threshold.py; see README
 # Its rule: answer when the best sentence scores at least the threshold (no ratio, no passage or sentence weight).
@@ -171,14 +171,17 @@ class SentenceAnswerer:
         scored = self.score_sentences(question, passages, documents, query_vector)
         if not scored:
             return Answer(question=question, text=None, score=0.0, passages=passages, answerer="sentence")
-        score, best = scored[0]
-        score = float(np.clip(score, 0.0, 1.0))
+        qtype = question_type(question)
+        candidates: list[Candidate] = []
+        for score, c in scored[: max(1, s.candidates)]:  # the first is the answer
+            doc = documents[c.doc_id]
+            span = narrow(doc.text[c.start : c.end], qtype, question)
+            a_start, a_end = (c.start + span[0], c.start + span[1]) if span else (c.start, c.end)
+            candidates.append(candidate(doc, a_start, a_end, score, c.chunk_id, s))
+        score, best = float(np.clip(scored[0][0], 0.0, 1.0)), candidates[0]
+        shown = candidates[: s.candidates]
         if not s.accepts(score, 0.0):
-            return Answer(question=question, text=None, score=score, passages=passages, answerer="sentence")
-        doc = documents[best.doc_id]
-        sentence = doc.text[best.start : best.end]
-        span = narrow(sentence, question_type(question), question)
-        a_start, a_end = (best.start + span[0], best.start + span[1]) if span else (best.start, best.end)
-        cit = citation_for(doc, a_start, a_end, score, best.chunk_id)
-        return Answer(question=question, text=doc.text[a_start:a_end], score=score, confidence=s.confidence_of(score),
-                      citations=[cit], passages=passages, answerer="sentence")
+            return Answer(question=question, text=None, score=score, passages=passages, answerer="sentence",
+                          candidates=shown)
+        return Answer(question=question, text=best.text, score=score, confidence=s.confidence_of(score),
+                      citations=[best.citation], passages=passages, answerer="sentence", candidates=shown)

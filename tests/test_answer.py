@@ -108,3 +108,21 @@ def test_answer_settings_rule_overrides_and_confidence(tmp_path: Path) -> None:
     assert loaded.threshold == 0.042 and loaded.answer_ratio == 0.2 and loaded.top_k == 5
     assert loaded.confidence_of(0.3) == pytest.approx(0.5)
     assert AnswerSettings.from_reader_config(tmp_path / "absent") == AnswerSettings()
+
+
+def test_candidates_are_distinct_ordered_and_exact_whether_or_not_answered() -> None:
+    passages = [Passage(chunk_id=0, doc_id="d", title=DOC.title, start=0, end=len(TEXT), text=TEXT, score=1.0)]
+    spans = [_span("Gen. John Craddock", 0.3), _span("4,000 troops", 0.2), _span("Budapest", 0.1),
+             _span("May 1", 0.05)]
+    answered = answer_from_spans("q", spans, 0.05, passages, {"d": DOC}, AnswerSettings(threshold=0.2))
+    unsure = answer_from_spans("q", spans, 0.05, passages, {"d": DOC}, AnswerSettings(threshold=0.5))
+    assert answered.text == "Gen. John Craddock" and unsure.text is None
+    for ans in (answered, unsure):
+        assert [c.text for c in ans.candidates] == ["Gen. John Craddock", "4,000 troops", "Budapest"]  # default 3
+        assert [c.score for c in ans.candidates] == sorted((c.score for c in ans.candidates), reverse=True)
+        for c in ans.candidates:
+            cit = c.citation
+            assert TEXT[cit.quote_start : cit.quote_end] == cit.quote
+            assert TEXT[cit.answer_start : cit.answer_end] == c.text  # type: ignore[misc]
+    assert answer_from_spans("q", spans, 0.05, passages, {"d": DOC},
+                             AnswerSettings(threshold=0.2, candidates=0)).candidates == []
