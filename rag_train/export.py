@@ -581,6 +581,16 @@ def _data_section(report: dict[str, Any], cfg: TrainConfig, meta: dict[str, Any]
     return "\n".join(rows) + f"\n\n{kept}{sample} {held}"
 
 
+def _stopped_note(meta: dict[str, Any], cfg: TrainConfig) -> str:
+    """For weights taken from a checkpoint before the schedule ended: say so, and where it stood."""
+    if not meta.get("from_checkpoint"):
+        return ""
+    sch = schedules_from_log(Path(cfg.out) / "train.log")
+    total = sch[-1]["total"] if sch else None
+    return (f" The run was stopped at step {meta.get('steps')} of {total} for time: these are the weights of "
+            f"that checkpoint (`--from-checkpoint`), taken before the learning rate had decayed to zero.")
+
+
 def _confidence_note(report: dict[str, Any]) -> str:
     knots = (report.get("open") or {}).get("confidence") or []
     if not knots:
@@ -681,6 +691,7 @@ AdamW lr {cfg.lr:g} (weight decay {cfg.weight_decay:g}), linear warm-up {cfg.war
 {cfg.epochs:g} epochs ({meta.get('steps', '?')} steps), word-embedding matrix frozen, gradient clipping 1.0,
 seed {cfg.seed}, {cfg.threads} CPU thread(s).  Windows of an answerable question that do not contain the answer
 are no-answer targets ([CLS]).  Training time: {secs / 60:.0f} min on 2 shared CPU cores{_base_time(cfg)}.\
+{_stopped_note(meta, cfg)}\
 {_soup_note(meta)}
 
 ## Decision rule

@@ -611,6 +611,20 @@ def recorded_config(meta: dict[str, Any]) -> TrainConfig:
     return TrainConfig(**{k: v for k, v in recorded.items() if k in TrainConfig.__dataclass_fields__})
 
 
+def counts_from_log(path: Path) -> dict[str, int]:
+    """The data counts a run logged (for a run stopped before writing its ``train_meta.json``)."""
+    text = path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
+    out: dict[str, int] = {}
+    patterns = {"train_questions": r"data: (\d+) train questions", "train_no_answer": r"questions \((\d+) no-answer\)",
+                "train_hard_negatives": r"hard negatives: (\d+)", "train_windows": r"features: (\d+) windows",
+                "val_questions": r"(\d+) validation questions"}
+    for key, pattern in patterns.items():
+        found = re.findall(pattern, text)
+        if found:
+            out[key] = int(found[-1])
+    return out
+
+
 def final_from_checkpoint(out: Path, base_model: str | None = None) -> Path:
     """Write ``<out>/final`` from ``<out>/checkpoint.pt`` (e.g. when a run had to stop early)."""
     import torch
@@ -626,6 +640,9 @@ def final_from_checkpoint(out: Path, base_model: str | None = None) -> Path:
     AutoTokenizer.from_pretrained(base).save_pretrained(final)
     meta_path = out / "train_meta.json"
     meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+    meta.setdefault("config", state.get("config", {}))
+    for key, value in counts_from_log(out / "train.log").items():
+        meta.setdefault(key, value)
     meta.update(
         {
             "steps": int(state["step"]),
