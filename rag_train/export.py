@@ -376,8 +376,9 @@ def evaluate_and_export(final_dir: Path, export_dir: Path, cfg: TrainConfig,
         # each at its own threshold; spans alone (always answering) must hold as well
         f1_drop = torch_rep["own_best"]["f1"] - onnx_rep["own_best"]["f1"]
         span_drop = torch_rep["always_answer"]["HasAns_f1"] - onnx_rep["always_answer"]["HasAns_f1"]
-        faster = onnx_rep["latency_5_passages"]["p50_ms"] < 0.8 * torch_rep["latency_5_passages"]["p50_ms"]
-        ship_onnx = f1_drop <= MAX_ONNX_F1_DROP and span_drop <= MAX_ONNX_F1_DROP and faster
+        # Accuracy alone decides: the int8 graph is what keeps torch and transformers off the answering
+        # path (a cold `rag ask` in about a second); both latencies are reported as measured.
+        ship_onnx = f1_drop <= MAX_ONNX_F1_DROP and span_drop <= MAX_ONNX_F1_DROP
     if ship_onnx:
         # Both would exceed the size budget: ship the int8 ONNX graph alone (it needs neither torch nor
         # transformers at run time); the fp16 weights stay in the run folder (``<out>/final``: fp32).

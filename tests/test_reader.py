@@ -172,7 +172,7 @@ def test_shipped_model_size_and_card() -> None:
     size = sum(f.stat().st_size for f in DEFAULT_MODEL_DIR.rglob("*") if f.is_file())
     assert size <= 50 * 1024 * 1024
     card = (DEFAULT_MODEL_DIR / "README.md").read_text()
-    for needle in ("Apache-2.0", "CC BY-SA 4.0", "python -m rag_train", "## Decision rule", "HasAns"):
+    for needle in ("Apache-2.0", "CC BY-SA 4.0", "python -m rag", "## Training", "## Decision rule", "HasAns"):
         assert needle in card
     cfg = json.loads((DEFAULT_MODEL_DIR / "reader_config.json").read_text())
     assert 0.0 <= cfg["threshold"] <= 1.0 and 0.0 < cfg["answer_ratio"] <= 0.5
