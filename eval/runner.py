@@ -87,8 +87,8 @@ def evaluate_question(qa: AssistantLike, q: Question, mode: str, top_k: int,
                       threshold: float | None = None) -> dict[str, Any]:
     """Ask one question and score it: the per-question record of the report."""
     rec: dict[str, Any] = {"id": q.id, "question": q.question, "prediction": None, "answers": list(q.answers),
-                           "em": 0, "f1": 0.0, "retrieved_doc_ids": [], "score": 0.0, "confidence": None, "candidates": [],
-                           "doc_id": q.doc_id,
+                           "em": 0, "f1": 0.0, "retrieved_doc_ids": [], "score": 0.0, "confidence": None,
+                           "candidates": [], "doc_id": q.doc_id,
                            "answerable": q.answerable, "answerer": None, "latency_ms": None,
                            "citation_doc_id": None, "citation_quote": None, "citation_ok": None,
                            "quote_hit": False if q.answerable else None}
