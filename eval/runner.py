@@ -119,7 +119,7 @@ def evaluate_question(qa: AssistantLike, q: Question, mode: str, top_k: int,
         if q.answerable and prediction is not None:
             # the top citation is from the gold document and its quote holds a gold answer (not merely
             # the prediction, which the quote holds by construction)
-            rec["citation_ok"] = top is not None and top.doc_id == q.doc_id and any(a in top.quote for a in q.answers)
+            rec["citation_ok"] = bool(rec["quote_hit"]) and top is not None and top.doc_id == q.doc_id
     return rec
 
 

@@ -145,7 +145,9 @@ def answer_from_spans(question: str, spans: list[Span], no_answer_score: float, 
     doc = documents[best.doc_id]
     if doc.text[best.start : best.end] != best.text:
         raise ValueError(f"reader span {best.text!r} does not match its offsets in {best.doc_id!r}")
-    citations = [citation_for(doc, best.start, best.end, best.score, best.chunk_id)]
+    # the best span's candidate already holds its citation (same offsets and score)
+    citations = [candidates[0].citation if candidates else citation_for(doc, best.start, best.end, best.score,
+                                                                         best.chunk_id)]
     # Corroboration: the same answer, word for word, elsewhere (other articles or other sentences).
     for sp in spans[1:]:
         if len(citations) >= max_citations:

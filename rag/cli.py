@@ -1,6 +1,6 @@
 """Command line: ``rag index | ask | serve | eval | trash``, a thin layer over the public API.
 
-Training is not part of the library: ``rag-train-reader`` (``python -m rag_train.reader``)."""
+Training is not part of the library: ``rag-train-reader`` (``python -m rag_train``)."""
 
 from __future__ import annotations
 

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from rag.files import atomic_write_bytes
+from rag.files import atomic_write_bytes, file_sha256
 
 if TYPE_CHECKING:
     from tokenizers import Tokenizer
@@ -116,16 +116,8 @@ def resolve_model_path(name: str | None) -> tuple[str, str]:
     return name, name  # a hub id: sentence-transformers resolves it (needs hub access or a cache)
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _file_entry(path: Path) -> dict[str, Any]:
-    return {"name": path.name, "size": path.stat().st_size, "sha256": _sha256(path)}
+    return {"name": path.name, "size": path.stat().st_size, "sha256": file_sha256(path)}
 
 
 class OnnxQueryEncoder:
@@ -169,7 +161,7 @@ class OnnxQueryEncoder:
             entry = meta.get(role) or {}
             path = folder / str(entry.get("name", ""))
             try:
-                ok = path.stat().st_size == entry.get("size") and _sha256(path) == entry.get("sha256")
+                ok = path.stat().st_size == entry.get("size") and file_sha256(path) == entry.get("sha256")
             except OSError:
                 ok = False
             if not ok:
@@ -345,10 +337,7 @@ class Embedder:
             where = Path(folder) if folder is not None else query_encoder_dir(self.name)
             try:
                 self.query_encoder = OnnxQueryEncoder.open(where, self.name)
-            except QueryEncoderDamaged as e:
-                log.warning("%s; exporting it again", e)
-                for name in (QUERY_ENCODER_META, QUERY_ENCODER_ONNX, QUERY_ENCODER_TOKENIZER):
-                    (where / name).unlink(missing_ok=True)
+            except QueryEncoderDamaged:  # export_query_encoder reports the damage and exports it again
                 if self.export_query_encoder(where):
                     self.query_encoder = OnnxQueryEncoder.open(where, self.name)
             if self.query_encoder is not None:

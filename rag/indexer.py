@@ -34,7 +34,7 @@ from rag.ingest import (
     with_alias,
 )
 from rag.schema import Chunk, Document
-from rag.store import LOCK, ChunkingConfig, IndexStore, rebuild_hint
+from rag.store import LOCK, REBUILD_HINT, ChunkingConfig, IndexStore
 from rag.trash import Trash
 
 log = logging.getLogger(__name__)
@@ -82,13 +82,13 @@ def check_compatible(store: IndexStore, embedder: TextEmbedder, chunking: Chunki
     if m.embedding_model != embedder.name:
         raise IndexMismatch(
             f"index at {store.path} was built with model {m.embedding_model!r}, not {embedder.name!r}; "
-            + rebuild_hint(store.path),
+            + REBUILD_HINT,
             store.path,
         )
     if chunking is not None and chunking != m.chunking:
         raise IndexMismatch(
             f"index at {store.path} was built with chunking {m.chunking.model_dump()}, not {chunking.model_dump()}; "
-            + rebuild_hint(store.path),
+            + REBUILD_HINT,
             store.path,
         )
 
@@ -256,11 +256,14 @@ def _admit(store: IndexStore, docs: list[Document], report: IndexReport) -> tupl
         verdict = admission.admit(doc)
         if verdict.issue is not None:
             report.skipped.append(str(verdict.issue))
-        if verdict.kind == "alias" and verdict.dup is not None:
-            target = to_embed if verdict.dup in to_embed else store.documents
-            aliased = with_alias(target[verdict.dup], doc)
-            metadata_changed |= aliased is not target[verdict.dup] and target is store.documents
-            target[verdict.dup] = aliased
+        if verdict.kind == "alias" and verdict.dup in to_embed:  # a copy of a file added in this batch
+            to_embed[verdict.dup] = with_alias(to_embed[verdict.dup], doc)
+        elif verdict.kind == "alias" and verdict.dup is not None:  # a copy of an indexed article
+            kept = store.documents[verdict.dup]
+            aliased = with_alias(kept, doc)
+            if aliased is not kept:
+                store.documents[verdict.dup] = aliased
+                metadata_changed = True
         elif verdict.kind == "admit" and verdict.doc is not None:
             report.added.append(verdict.doc.doc_id)
             to_embed[verdict.doc.doc_id] = verdict.doc

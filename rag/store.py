@@ -73,8 +73,8 @@ class Manifest(BaseModel):
     files: dict[str, FileEntry] = Field(default_factory=dict)
 
 
-def rebuild_hint(index_dir: Path) -> str:
-    return "rebuild the index from its corpus folder"
+# What every index error says to do; the CLI adds its own command (from ``IndexProblem.index_dir``).
+REBUILD_HINT = "rebuild the index from its corpus folder"
 
 
 def _now() -> str:
@@ -192,18 +192,18 @@ class IndexStore:
         try:
             raw = json.loads(mpath.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise IndexCorrupt(f"{mpath} is unreadable ({e}); {rebuild_hint(path)}", path) from None
+            raise IndexCorrupt(f"{mpath} is unreadable ({e}); {REBUILD_HINT}", path) from None
         version = raw.get("format_version") if isinstance(raw, dict) else None
         if version != FORMAT_VERSION:
             raise IndexMismatch(
                 f"index at {path} has format version {version}, this program reads {FORMAT_VERSION}; "
-                + rebuild_hint(path),
+                + REBUILD_HINT,
                 path,
             )
         try:
             return Manifest.model_validate(raw)
         except ValidationError as e:
-            raise IndexCorrupt(f"{mpath} is malformed ({e.error_count()} errors); {rebuild_hint(path)}", path) from None
+            raise IndexCorrupt(f"{mpath} is malformed ({e.error_count()} errors); {REBUILD_HINT}", path) from None
 
     @classmethod
     def open(cls, path: str | Path, verify_hashes: bool = False) -> IndexStore:
@@ -216,19 +216,19 @@ class IndexStore:
         for role in ("vectors", "documents", "chunks"):
             entry = manifest.files.get(role)
             if entry is None:
-                raise IndexCorrupt(f"{path / MANIFEST} names no {role} file; {rebuild_hint(path)}", path)
+                raise IndexCorrupt(f"{path / MANIFEST} names no {role} file; {REBUILD_HINT}", path)
             fpath = path / entry.name
             if not fpath.is_file():
-                raise IndexCorrupt(f"index file missing: {fpath}; {rebuild_hint(path)}", path)
+                raise IndexCorrupt(f"index file missing: {fpath}; {REBUILD_HINT}", path)
             size = fpath.stat().st_size
             if size != entry.size:
                 raise IndexCorrupt(
                     f"index file truncated or changed: {fpath} ({size} bytes, manifest says {entry.size}); "
-                    + rebuild_hint(path),
+                    + REBUILD_HINT,
                     path,
                 )
             if (verify_hashes or role != "vectors") and file_sha256(fpath) != entry.sha256:
-                raise IndexCorrupt(f"index file corrupted: {fpath} (checksum mismatch); {rebuild_hint(path)}", path)
+                raise IndexCorrupt(f"index file corrupted: {fpath} (checksum mismatch); {REBUILD_HINT}", path)
         try:
             documents: dict[str, Document] = {}
             with (path / manifest.files["documents"].name).open(encoding="utf-8") as f:
@@ -243,12 +243,12 @@ class IndexStore:
             vectors = faiss.read_index(str(path / manifest.files["vectors"].name))
         except (OSError, ValueError, KeyError, RuntimeError) as e:
             raise IndexCorrupt(
-                f"index at {path} is unreadable ({type(e).__name__}: {e}); {rebuild_hint(path)}", path
+                f"index at {path} is unreadable ({type(e).__name__}: {e}); {REBUILD_HINT}", path
             ) from None
         if vectors.ntotal != len(chunks) or vectors.d != manifest.dim:
             raise IndexCorrupt(
                 f"index at {path} is inconsistent ({vectors.ntotal} vectors, {len(chunks)} chunks); "
-                + rebuild_hint(path),
+                + REBUILD_HINT,
                 path,
             )
         store = cls(path, manifest, documents, chunks, vectors)
