@@ -2,13 +2,16 @@
 
 from typing import TYPE_CHECKING
 
+from rag.changes import Change
 from rag.reader import normalize_answer
 from rag.schema import Answer, Chunk, Citation, Document, Passage, Span
+from rag.trash import TrashEntry
 
 if TYPE_CHECKING:  # for type checkers only: at run time ``Assistant`` is imported lazily below
     from rag.assistant import Assistant
 
-__all__ = ["Answer", "Chunk", "Citation", "Document", "Passage", "Span", "Assistant", "normalize_answer"]
+__all__ = ["Answer", "Assistant", "Change", "Chunk", "Citation", "Document", "Passage", "Span", "TrashEntry",
+           "normalize_answer"]
 
 
 def __getattr__(name: str) -> object:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rag.answer import Answerer, AnswerSettings, SpanAnswerer
+from rag.changes import Change, recent_changes, record_change, record_indexing
 from rag.embedding import Embedder, TextEmbedder
 from rag.errors import EmptyQuestion, UnknownDocument
 from rag.indexer import IndexReport, Progress, add_files, check_compatible, index_lock, update_index
@@ -26,7 +27,7 @@ from rag.retriever import Retriever
 from rag.schema import Answer, Document, Passage, Span
 from rag.sentence_answer import SentenceAnswerer
 from rag.store import ChunkingConfig, IndexStore
-from rag.trash import Trash, TrashEntry, record_change
+from rag.trash import Trash, TrashEntry
 
 log = logging.getLogger(__name__)
 
@@ -171,29 +172,40 @@ class Assistant:
         entry = self._snap.store.manifest.documents.get(doc_id)
         return len(entry.chunk_ids) if entry else 0
 
-    def update(self, corpus: str | Path | None = None, progress: Progress | None = None) -> IndexReport:
+    def update(self, corpus: str | Path | None = None, progress: Progress | None = None,
+               user: str | None = None) -> IndexReport:
         """Re-index the corpus folder (by default the one the index was built from) and reload."""
         with self._write_lock:
             corpus = corpus or self.corpus_dir
             if corpus is None:
                 raise ValueError("this index records no corpus folder; pass one")
-            report = update_index(corpus, self.index_dir, self.embedder, None, progress=progress)
+            report = update_index(corpus, self.index_dir, self.embedder, None, progress=progress, user=user)
             self._snap = self._load_snapshot()
             return report
 
-    def add(self, paths: Sequence[str | Path], progress: Progress | None = None) -> IndexReport:
-        """Index files just placed in the corpus folder (what a web upload runs), in place of ``update``.
+    def add(self, paths: Sequence[str | Path], progress: Progress | None = None,
+            user: str | None = None) -> IndexReport:
+        """Index files just placed in the corpus folder (what a web upload runs), in place of ``update``;
+        recorded as an upload in ``changes()``.
 
         Only those files are read; the open index is changed in a copy and saved, and BM25 is not
         rebuilt over the whole collection before returning (see ``Retriever.updated``), so the cost does
         not grow with the collection's size beyond saving it. Readers see the old snapshot until the
         new one is swapped in.
         """
+        return self._add(paths, progress, record=True, user=user)
+
+    def _add(self, paths: Sequence[str | Path], progress: Progress | None = None, record: bool = False,
+             user: str | None = None) -> IndexReport:
         with self._write_lock:
             snap = self._snap
             report, store = add_files([Path(p) for p in paths], self.index_dir, self.embedder,
                                       store=snap.store.copy(), progress=progress)
-            added = [c for d in report.added + report.updated for c in store.manifest.documents[d].chunk_ids]
+            changed = report.added + report.updated
+            if record:  # once saved, before readers see it
+                paths_of = {d: store.documents[d].path for d in changed}
+                record_indexing(self.index_dir, "upload", report.added, report.updated, [], paths_of, user)
+            added = [c for d in changed for c in store.manifest.documents[d].chunk_ids]
             self._swap(snap, store, added)
             return report
 
@@ -258,6 +270,10 @@ class Assistant:
                   and (corpus / a).resolve().is_relative_to(corpus)]
         return trash.put_files(doc.doc_id, doc.title, [doc.path, *copies], user)
 
+    def changes(self, n: int = 20) -> list[Change]:
+        """The last ``n`` changes to this library (uploads, deletes, restores, re-indexing), newest first."""
+        return recent_changes(self.index_dir, n)
+
     def trash(self) -> Trash:
         """The trash of the corpus folder this index was built from."""
         if self.corpus_dir is None:
@@ -270,7 +286,7 @@ class Assistant:
         with self._write_lock:
             trash = self.trash()
             entry = trash.restore(key)
-            report = self.add([trash.corpus / p for p in entry.paths[:1 if entry.kind == "tombstone" else None]])
+            report = self._add([trash.corpus / p for p in entry.paths[:1 if entry.kind == "tombstone" else None]])
         record_change(self.index_dir, "restore", entry.doc_id, entry.paths[0], user)
         return report
 

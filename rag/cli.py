@@ -108,13 +108,19 @@ def serve(
     corpus: Annotated[Path, typer.Option(help="Corpus to index when there is no index yet.")] = Path("seeds"),
     host: Annotated[str, typer.Option(help="Address to bind (loopback unless you say otherwise).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 7860,
-    auth: Annotated[str | None, typer.Option(help="user:password (or set RAG_AUTH).")] = None,
+    auth: Annotated[list[str] | None, typer.Option(
+        help="user:password, repeatable (or RAG_AUTH: pairs separated by spaces).")] = None,
+    read_only: Annotated[bool, typer.Option(
+        "--read-only", help="Questions only: no upload, delete or restore.")] = False,
+    admin: Annotated[list[str] | None, typer.Option(
+        help="With --auth: a user who may upload, delete and restore (repeatable); others read only.")] = None,
 ) -> None:
     """Start the web chat (building the index from the corpus on first run)."""
     from ui.app import serve as serve_app
 
     try:
-        serve_app(index_dir=index_dir, corpus=corpus, host=host, port=port, auth=auth or os.environ.get("RAG_AUTH"))
+        serve_app(index_dir=index_dir, corpus=corpus, host=host, port=port,
+                  auth=auth or os.environ.get("RAG_AUTH"), read_only=read_only, admins=admin)
     except RagError as e:
         _fail_with(e)
 

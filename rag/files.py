@@ -6,15 +6,21 @@ Readers then see the old file or the new one, never a mix, even when the writer 
 from __future__ import annotations
 
 import hashlib
+import mmap
 import os
 import tempfile
 from pathlib import Path
 
 
 def file_sha256(path: Path) -> str:
-    """Hex sha256 of a file's bytes."""
+    """Hex sha256 of a file's bytes. The file is mapped and hashed in one call, which releases the GIL
+    for all of it: chunked reads re-take the GIL per chunk and stall for many milliseconds each behind
+    a busy thread (a 90 MB query encoder took 0.5 s beside the index opening instead of 0.09 s)."""
     with path.open("rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
+        if os.fstat(f.fileno()).st_size == 0:
+            return hashlib.sha256().hexdigest()
+        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
+            return hashlib.sha256(m).hexdigest()
 
 
 def _fsync_dir(path: Path) -> None:

@@ -20,6 +20,7 @@ from pathlib import Path
 from filelock import FileLock
 from pydantic import BaseModel, Field
 
+from rag.changes import record_indexing
 from rag.chunking import chunk_document
 from rag.embedding import QUERY_ENCODER_META, QUERY_ENCODER_ONNX, QUERY_ENCODER_TOKENIZER, TextEmbedder
 from rag.errors import EmptyCorpus, IndexMismatch
@@ -148,10 +149,12 @@ def update_index(
     show_progress_bar: bool = False,
     documents: list[Document] | None = None,
     query_encoder: bool = True,
+    user: str | None = None,
 ) -> IndexReport:
     """Bring the index at ``index_dir`` in line with the folder ``corpus`` (or given ``documents``).
 
     ``query_encoder``: also export the model to ONNX for fast question encoding, when not done yet.
+    The run is recorded in the index's ``changes.jsonl`` (``rag.changes``), by ``user`` when known.
     """
     t0 = time.perf_counter()
     corpus = Path(corpus)
@@ -173,11 +176,14 @@ def update_index(
 
         report = IndexReport(index_dir=str(index_dir), skipped=[str(i) for i in issues])
         to_embed, metadata_changed = _plan_update(store, documents, report)
+        paths = {d: store.documents[d].path for d in report.removed + report.updated}
         store.remove_documents(report.removed + report.updated)
         _embed_and_add(store, to_embed, embedder, report, say, show_progress_bar)
         if report.changed or metadata_changed or moved or not IndexStore.exists(index_dir):
             say(0.95, "saving index")
             store.save()
+        paths.update({d: store.documents[d].path for d in report.added + report.updated})
+        record_indexing(index_dir, "reindex", report.added, report.updated, report.removed, paths, user)
         _drop_legacy_query_encoder(Path(index_dir))
         if query_encoder:
             t_export = time.perf_counter()

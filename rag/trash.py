@@ -11,7 +11,6 @@ file) or lifts the tombstone. Only ``empty`` removes files, and only from the tr
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import os
 import shutil
@@ -161,29 +160,3 @@ class Trash:
             self._append(done)
             gone.append(done)
         return gone
-
-
-def record_change(index_dir: str | Path, action: str, doc_id: str | None, path: str | None,
-                  user: str | None = None) -> None:
-    """Append one line to ``<index>/changes.jsonl``: time, user, action, article id, file."""
-    line = {"time": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "user": user, "action": action,
-            "doc_id": doc_id, "path": path}
-    target = Path(index_dir) / "changes.jsonl"
-    with target.open("a", encoding="utf-8") as f:
-        f.write(json.dumps(line, ensure_ascii=False) + "\n")
-
-
-def recent_changes(index_dir: str | Path, n: int = 20) -> list[dict[str, object]]:
-    """The last ``n`` lines of ``<index>/changes.jsonl``, newest first (unparsable lines skipped)."""
-    target = Path(index_dir) / "changes.jsonl"
-    if not target.is_file():
-        return []
-    out: list[dict[str, object]] = []
-    for line in reversed(target.read_text(encoding="utf-8").splitlines()):
-        try:
-            out.append(json.loads(line))
-        except ValueError:
-            continue
-        if len(out) >= n:
-            break
-    return out

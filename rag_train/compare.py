@@ -17,22 +17,34 @@ import random
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from eval import squad
 from rag.reader import SpanReader
 from rag.schema import Passage
-from rag_train.reader import QAExample, load_squad, recorded_config, sampled_titles
+from rag_train.reader import QAExample, load_squad, recorded_config, recorded_meta, sampled_titles
 
 SQUAD_TRAIN = "../shared/data/qa-train/squad_v1.1_train_explorer.json.gz"
 
 
+def seen_titles(run: Path) -> set[str]:
+    """The SQuAD-train articles the run at ``run`` trained on, and every run it started from
+    (``--base-model <run>/final``, followed back to the packaged weights)."""
+    seen: set[str] = set()
+    meta: dict[str, Any] | None = json.loads((run / "train_meta.json").read_text())
+    while meta is not None:
+        cfg = recorded_config(meta)
+        if not cfg.sample_questions:
+            raise SystemExit(f"{cfg.out} trained on every training article: no unseen questions")
+        seen |= set(sampled_titles(cfg))
+        meta = recorded_meta(Path(cfg.base_model)) if cfg.base_model else None
+    return seen
+
+
 def unseen_questions(run: Path, n: int, seed: int = 0) -> list[QAExample]:
-    """``n`` questions (seeded) from SQuAD-train articles the run at ``run`` did not train on."""
-    meta = json.loads((run / "train_meta.json").read_text())
-    cfg = recorded_config(meta)
-    seen = set(sampled_titles(cfg)) if cfg.sample_questions else None
-    if seen is None:
-        raise SystemExit(f"{run} trained on every training article: no unseen questions")
+    """``n`` questions (seeded) from SQuAD-train articles that neither the run at ``run`` nor any run it
+    continued trained on."""
+    seen = seen_titles(run)
     pool = [e for e in load_squad(SQUAD_TRAIN) if e.title not in seen]
     rng = random.Random(seed)
     return sorted(rng.sample(pool, min(n, len(pool))), key=lambda e: e.qid)

@@ -121,7 +121,7 @@ def test_add_after_another_process_changed_the_index(seeds_copy: Path, tmp_path:
     check_consistent(qa, idx)
 
 
-def test_readers_keep_working_while_files_are_added_and_deleted(seeds_copy: Path, tmp_path: Path) -> None:
+def test_readers_keep_working_while_files_are_added_deleted_and_restored(seeds_copy: Path, tmp_path: Path) -> None:
     import threading
 
     qa = open_qa(seeds_copy, tmp_path / "index", 0)  # the small-BM25 + background-rebuild path
@@ -158,13 +158,15 @@ def test_readers_keep_working_while_files_are_added_and_deleted(seeds_copy: Path
             qa.add([path])
             if i % 2:
                 qa.delete(f"n{i - 1}")
+            if i == 3:
+                qa.restore("n0")
     finally:
         stop.set()
         for t in threads:
             t.join()
     assert not errors, errors[:3]
     assert qa.wait_for_background(60)
-    assert sorted(d.doc_id for d in qa.documents() if d.doc_id.startswith("n")) == ["n1", "n3", "n5"]
+    assert sorted(d.doc_id for d in qa.documents() if d.doc_id.startswith("n")) == ["n0", "n1", "n3", "n5"]
     check_consistent(qa, tmp_path / "index")
 
 

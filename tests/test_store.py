@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from rag.changes import CHANGES_FILE
 from rag.errors import EmptyCorpus, IndexCorrupt, IndexMismatch, IndexMissing
 from rag.indexer import update_index
 from rag.store import MANIFEST, ChunkingConfig, IndexStore
@@ -38,9 +39,9 @@ def test_incremental_add_change_remove(seeds_copy: Path, tmp_path: Path, fake_em
     assert store.vectors.ntotal == len(store.chunks) == sum(len(e.chunk_ids) for e in store.manifest.documents.values())
     for c in store.chunks.values():
         assert store.documents[c.doc_id].text[c.start : c.end] == c.text
-    # Only the current generation's files remain.
+    # Only the current generation's files remain (beside the lock and the record of changes).
     names = {p.name for p in index.iterdir()}
-    assert names == {MANIFEST, ".lock"} | {e.name for e in store.manifest.files.values()}
+    assert names == {MANIFEST, ".lock", CHANGES_FILE} | {e.name for e in store.manifest.files.values()}
 
 
 def test_search_and_filter(seeds_copy: Path, tmp_path: Path, fake_embedder: FakeEmbedder) -> None:

@@ -311,3 +311,27 @@ def test_soup_averages_members_and_records_them(tmp_path: Path) -> None:
     assert main(["--out", str(tmp_path / "bad"), str(a), str(c)]) == 2
     with pytest.raises(SoupError, match="at least two"):
         average([a], tmp_path / "bad")
+
+
+def test_unseen_articles_exclude_every_stage_a_run_continued(tmp_path: Path) -> None:
+    """A reader trained in stages (``--base-model <run>/final``) has seen the articles of every stage:
+    the comparison on unseen SQuAD-train articles leaves all of them out."""
+    from rag_train.compare import seen_titles
+    from rag_train.reader import recorded_config, sampled_titles
+
+    train = str(squad_file(tmp_path / "train.json", False))
+
+    def run(name: str, skip: int, base: str | None) -> Path:
+        folder = tmp_path / name
+        (folder / "final").mkdir(parents=True)
+        cfg = {"out": str(folder), "train_files": [train], "split_file": "", "sample_questions": 2,
+               "sample_skip": skip, "base_model": base}
+        (folder / "train_meta.json").write_text(json.dumps({"config": cfg}))
+        return folder
+
+    first = run("stage1", 0, None)
+    second = run("stage2", 2, str(first / "final"))
+    one, two = seen_titles(first), seen_titles(second)
+    assert one and one < two and len(two) == 3  # the second stage adds its own slice to the first's
+    only_second = set(sampled_titles(recorded_config(json.loads((second / "train_meta.json").read_text()))))
+    assert only_second and not only_second & one

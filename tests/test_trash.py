@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 from rag.assistant import Assistant
+from rag.changes import CHANGES_FILE, recent_changes
 from rag.indexer import update_index
 from rag.store import ChunkingConfig
-from rag.trash import TRASH_DIR, Trash, TrashError, recent_changes
+from rag.trash import TRASH_DIR, Trash, TrashError
 
 from .conftest import FakeEmbedder
 
@@ -55,8 +56,9 @@ def test_delete_moves_the_file_to_the_trash_and_restore_brings_it_back(seeds_cop
     assert src.read_bytes() == original and not trashed.exists()
     assert view(qa, SEED) == before  # same text, same passages and offsets
     assert qa.trash().pending() == []
-    actions = [(c["action"], c["doc_id"], c["user"]) for c in recent_changes(qa.index_dir)]
-    assert actions[:2] == [("restore", SEED, "ann"), ("delete", SEED, "ann")]
+    actions = [(c.action, c.doc_id, c.user, c.detail) for c in recent_changes(qa.index_dir)]
+    assert actions[:3] == [("restore", SEED, "ann", None), ("reindex", None, None, "no change"),
+                           ("delete", SEED, "ann", None)]
 
 
 def test_a_deleted_record_of_a_shared_file_is_a_tombstone(seeds_copy: Path, tmp_path: Path) -> None:
@@ -119,3 +121,31 @@ def test_cli_trash_list_restore_empty(seeds_copy: Path, tmp_path: Path) -> None:
     assert rag("list").stdout.count(entry.entry_id) == 1
     assert rag("empty").stdout.strip() == "emptied 1 entry"
     assert "the trash is empty" in rag("list").stdout
+
+
+def test_every_change_is_recorded_newest_first(seeds_copy: Path, tmp_path: Path,
+                                               caplog: pytest.LogCaptureFixture) -> None:
+    """Uploads, deletes, restores and re-indexing each append a line: time, user, action, article, file."""
+    qa = open_qa(seeds_copy, tmp_path / "index")
+    first = qa.changes()
+    assert len(first) == 3 and {(c.action, c.detail) for c in first} == {("reindex", "added")}
+    assert {c.path for c in first} == {p.name for p in seeds_copy.glob("*.txt")}
+    (seeds_copy / "uploads").mkdir()
+    new = seeds_copy / "uploads" / "latvia.txt"
+    new.write_text(RECORDS[0]["text"])
+    report = qa.add([new], user="bea")
+    qa.delete(SEED, user="ann")
+    (seeds_copy / "bg.jsonl").write_text(json.dumps(RECORDS[1]) + "\n")
+    qa.update(user="cy")
+    got = [(c.action, c.user, c.doc_id, c.path, c.detail) for c in qa.changes(3)]
+    assert got == [("reindex", "cy", "estonia", "bg.jsonl", "added"), ("delete", "ann", SEED, f"{SEED}.txt", None),
+                   ("upload", "bea", report.added[0], "uploads/latvia.txt", "added")]
+    assert all(c.time.endswith("+00:00") for c in qa.changes())
+    # a line cut short by a crash is reported once and skipped; the rest is still read
+    with (qa.index_dir / CHANGES_FILE).open("a") as f:
+        f.write('{"time": "2026-')
+    with caplog.at_level("WARNING", logger="rag.changes"):
+        assert [c.action for c in qa.changes(2)] == ["reindex", "delete"]
+    assert len([r for r in caplog.records if "damaged" in r.getMessage()]) == 1
+    qa.restore(SEED)  # the next line starts on a line of its own
+    assert [c.action for c in qa.changes(2)] == ["restore", "reindex"]

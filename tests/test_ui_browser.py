@@ -171,7 +171,8 @@ def test_html_question_shows_escaped_and_abstains(page: Page) -> None:
     check(page)
 
 
-def test_upload_then_ask_about_it_then_delete(page: Page, server: Server, tmp_path: Path) -> None:
+def test_upload_then_ask_about_it_then_delete_with_confirmation_and_undo(page: Page, server: Server,
+                                                                        tmp_path: Path) -> None:
     src = tmp_path / "zorblat <b>festival.html"
     src.write_text(
         "<html><head><title>Zorblat &lt;script&gt;window.pwned=2&lt;/script&gt; festival</title></head><body>"
@@ -207,16 +208,49 @@ def test_upload_then_ask_about_it_then_delete(page: Page, server: Server, tmp_pa
     check(page)
 
     page.get_by_role("tab", name="Library").click()
-    page.locator("#rag-delete-choice input").click()
-    option = page.get_by_role("option", name="Zorblat", exact=False)
-    assert "<script>" in option.inner_text()
-    option.click()
-    page.click("#rag-delete")
+    original = stored[0].read_bytes()
+
+    def choose_and_delete() -> None:
+        page.locator("#rag-delete-choice input").click()
+        option = page.get_by_role("option", name="Zorblat", exact=False)
+        assert "<script>" in option.inner_text()
+        option.click()
+        page.click("#rag-delete")
+        confirm = page.locator("#rag-confirm")
+        confirm.get_by_text("Delete").first.wait_for()  # asks first, naming the article
+        assert "Zorblat <script>window.pwned=2</script> festival" in confirm.inner_text()
+        assert library.locator("tr", has_text="Zorblat").count() == 1 and stored[0].exists()  # nothing yet
+
+    choose_and_delete()
+    page.click("#rag-cancel-delete")  # cancel: nothing happens
+    page.locator("#rag-confirm").wait_for(state="hidden")
+    assert library.locator("tr", has_text="Zorblat").count() == 1 and stored[0].exists()
+
+    choose_and_delete()
+    page.click("#rag-confirm-delete")
     status.get_by_text("Deleted").wait_for()
     assert "rag trash restore" in status.inner_text()
-    assert library.locator("tr", has_text="Zorblat").count() == 0
+    library.locator("tr", has_text="Zorblat").wait_for(state="detached")
     assert not stored[0].exists()
     assert list((server.corpus / ".trash").rglob(stored[0].name))  # kept in the trash
+    changes = page.locator("#rag-changes")
+    assert "delete" in changes.locator("tbody tr").first.inner_text()
+
+    page.click("#rag-undo")  # Undo: back in the index and in its folder, byte for byte
+    status.get_by_text("Restored").wait_for()
+    library.locator("tr", has_text="Zorblat").wait_for()
+    assert stored[0].read_bytes() == original
+    assert "restore" in changes.locator("tbody tr").first.inner_text()
+    assert page.locator("#rag-undo").is_hidden()
+
+    choose_and_delete()  # and any later time, from the trash list
+    page.click("#rag-confirm-delete")
+    library.locator("tr", has_text="Zorblat").wait_for(state="detached")
+    page.locator("#rag-trash-choice input").click()
+    page.get_by_role("option", name="Zorblat", exact=False).click()
+    page.click("#rag-restore")
+    library.locator("tr", has_text="Zorblat").wait_for()
+    assert stored[0].read_bytes() == original
     check(page)
 
 
@@ -231,3 +265,50 @@ def test_rejected_upload_is_not_stored(page: Page, server: Server, tmp_path: Pat
     uploads = server.corpus / "uploads"
     assert not any(p.suffix == ".sh" for p in uploads.rglob("*")) if uploads.exists() else True
     check(page)
+
+
+def _open(browser: Browser, url: str, login: tuple[str, str] | None = None) -> tuple[Page, Watch]:
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+    pg = ctx.new_page()
+    pg.set_default_timeout(TIMEOUT)
+    watch = Watch(url)
+    pg.on("request", watch.request)
+    pg.on("pageerror", lambda e: watch.errors.append(str(e)))
+    pg.goto(url)
+    if login is not None:
+        pg.locator("input[type=password]").wait_for()
+        pg.locator("input:not([type=password])").first.fill(login[0])
+        pg.locator("input[type=password]").fill(login[1])
+        pg.get_by_role("button", name="Login").click()
+    pg.wait_for_selector("#rag-question textarea")
+    return pg, watch
+
+
+@pytest.mark.parametrize("who", ["read-only", "not an admin", "admin"])
+def test_read_only_page_offers_no_change(browser: Browser, server: Server, who: str) -> None:
+    """Served read-only, or to a user not named by --admin, the Library lists articles and changes but
+    offers no upload, delete or restore; an admin gets them."""
+    from tests.ui_server import free_port
+    from ui.app import Access, create_app, launch
+
+    users = [("ann", "s3cret"), ("bob", "hunter2")]
+    access = Access(read_only=True) if who == "read-only" else Access(admins=frozenset({"ann"}))
+    app = create_app(server.qa, access=access)
+    url = launch(app, host="127.0.0.1", port=free_port(), auth=None if who == "read-only" else users, block=False)
+    try:
+        pg, watch = _open(browser, url, None if who == "read-only" else users[0 if who == "admin" else 1])
+        pg.get_by_role("tab", name="Library").click()
+        pg.locator("#rag-library table").wait_for()
+        pg.locator("#rag-changes").wait_for()
+        if who == "admin":
+            pg.locator("#rag-delete").wait_for()
+            assert pg.locator("#rag-upload").is_visible()
+        else:
+            pg.wait_for_timeout(1500)  # the page's load event has run (the library is filled by it)
+            for control in ("#rag-upload", "#rag-delete", "#rag-restore", "#rag-undo"):
+                assert pg.locator(control).count() == 0 or not pg.locator(control).is_visible(), control
+        ask(pg, "Which country leads the battalion?")  # questions still work
+        assert watch.errors == [] and watch.outside == []
+        pg.context.close()
+    finally:
+        app.close()

@@ -13,17 +13,20 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import sys  # noqa: E402
-from dataclasses import dataclass
+from collections.abc import Sequence  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 import gradio as gr  # noqa: E402
 
-from rag import Answer, Assistant, Document  # noqa: E402
+from rag import Answer, Assistant, Document, TrashEntry  # noqa: E402
+from rag.errors import RagError  # noqa: E402
 from ui.render import (  # noqa: E402
     Ref,
     answer_messages,
     article_html,
+    changes_html,
     esc,
     library_html,
     passages_html,
@@ -137,18 +140,66 @@ def chosen_threshold(slider: float, default: float) -> float | None:
     return None if abs(float(slider) - default) < 0.0005 else float(slider)
 
 
+@dataclass(frozen=True)
+class Access:
+    """Who may change the library (upload, delete, restore) from the page: nobody when ``read_only``,
+    else the users named in ``admins``, else (no admins named) whoever can open the page. The page shows
+    the controls only to those who may use them, and every handler that changes the library checks
+    again, so a direct call is refused too."""
+
+    read_only: bool = False
+    admins: frozenset[str] | None = None
+
+    def may_change(self, user: str | None) -> bool:
+        if self.read_only:
+            return False
+        return self.admins is None or (user is not None and user in self.admins)
+
+
+def _user(request: gr.Request | None) -> str | None:
+    return getattr(request, "username", None) if request is not None else None
+
+
 class Handlers:
     """What the page's events run, over one ``Assistant`` (each handler a method, each short)."""
 
-    def __init__(self, qa: Assistant) -> None:
+    def __init__(self, qa: Assistant, access: Access | None = None) -> None:
         self.qa = qa
+        self.access = access or Access()
         self.lookup = _lookup(qa)
         self.default_threshold = qa.settings.threshold
+
+    def _may_change(self, request: gr.Request | None) -> str | None:
+        """The user, when they may change the library; ``gr.Error`` otherwise."""
+        user = _user(request)
+        if not self.access.may_change(user):
+            raise gr.Error("This library cannot be changed from here: it is served read-only"
+                           + ("" if self.access.read_only else " to you") + ".")
+        return user
 
     def library_outputs(self) -> tuple[str, Any]:
         docs = self.qa.documents()
         choices = [(f"{d.title[:70]} ({d.doc_id})", d.doc_id) for d in docs]
         return library_html(docs, self.qa.chunk_count), gr.update(choices=choices, value=None)
+
+    def trash_choices(self) -> Any:
+        try:
+            pending = self.qa.trash().pending() if self.qa.corpus_dir is not None else []
+        except RagError:
+            pending = []
+        choices = [(f"{e.title[:60]} ({e.doc_id}, deleted {e.time[:16].replace('T', ' ')})", e.entry_id)
+                   for e in reversed(pending)]
+        return gr.update(choices=choices, value=None)
+
+    def admin_view(self, request: gr.Request) -> tuple[Any, ...]:
+        """On page load: the library, and the controls for those who may change it."""
+        visible = self.access.may_change(_user(request))
+        return (*self.library_outputs(), self.trash_choices(), changes_html(self.qa.changes(10)),
+                gr.update(visible=visible))
+
+    def reader_view(self) -> tuple[Any, ...]:
+        """On page load of a read-only page: the library and its changes."""
+        return self.library_outputs()[0], changes_html(self.qa.changes(10))
 
     def respond(self, question: str, history: list[dict[str, Any]], refs: list[Ref | None], top_k: float,
                 threshold: float) -> tuple[Any, ...]:
@@ -195,9 +246,11 @@ class Handlers:
     def clear(self) -> tuple[Any, ...]:
         return [], [], passages_html(None), article_html(None)
 
-    def add_files(self, files: list[str] | None, progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008
+    def add_files(self, files: list[str] | None, request: gr.Request,
+                  progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008
+        user = self._may_change(request)
         if not files:
-            return (gr.skip(),) * 4
+            return (gr.skip(),) * 5
         corpus = self.qa.corpus_dir
         if corpus is None:
             raise gr.Error("This index records no corpus folder, so uploads cannot be stored.")
@@ -210,11 +263,11 @@ class Handlers:
                 lines.append(f"✗ {e}")
         if stored:
             progress(0.0, desc="indexing")
-            report = self.qa.add(stored, progress=lambda frac, msg: progress(frac, desc=msg))
+            report = self.qa.add(stored, progress=lambda frac, msg: progress(frac, desc=msg), user=user)
             lines += self._upload_lines(stored, Path(corpus).resolve(), report.skipped)
             lines.append(f"{report.documents} articles, {report.chunks} chunks ({report.seconds:.1f} s)")
         status = "".join(f"<div>{esc(line)}</div>" for line in lines)
-        return (status, *self.library_outputs(), None)
+        return (status, *self.library_outputs(), None, changes_html(self.qa.changes(10)))
 
     def _upload_lines(self, stored: list[Path], corpus: Path, skipped: list[str]) -> list[str]:
         """One status line per stored upload; a file that was not indexed is removed again."""
@@ -233,19 +286,62 @@ class Handlers:
                 lines.append(f"✗ {rel}: not indexed ({why}); removed")
         return lines
 
-    def delete_doc(self, doc_id: str | None) -> tuple[Any, ...]:
+    def ask_delete(self, doc_id: str | None, request: gr.Request) -> tuple[Any, ...]:
+        """Delete, step one: name the article and ask to confirm (nothing changes yet)."""
+        self._may_change(request)
         if not doc_id:
             gr.Warning("Choose an article to delete.")
-            return (gr.skip(),) * 3
+            return gr.skip(), gr.skip()
         try:
             title = self.qa.document(doc_id).title
-            entry = self.qa.delete(doc_id)
         except KeyError:
             gr.Warning(f"No article {doc_id!r} in the index.")
-            return (gr.skip(), *self.library_outputs())
-        kept = (f" Its file is kept in the corpus folder's trash: <code>rag trash restore {esc(entry.entry_id)}</code> "
-                "brings it back." if entry is not None else "")
-        return (f"<div>Deleted {esc(title)} ({esc(doc_id)}).{kept}</div>", *self.library_outputs())
+            return gr.skip(), gr.skip()
+        text = (f"<div>Delete <b>{esc(title)}</b> (<code>{esc(doc_id)}</code>)? It leaves the index and its "
+                "file moves to the corpus folder's trash, from where it can be restored.</div>")
+        return gr.update(visible=True), text
+
+    def cancel_delete(self) -> Any:
+        return gr.update(visible=False)
+
+    def delete_doc(self, doc_id: str | None, request: gr.Request) -> tuple[Any, ...]:
+        """Delete, step two (confirmed): to the trash, with an Undo button."""
+        user = self._may_change(request)
+        hide = gr.update(visible=False)
+        if not doc_id:
+            gr.Warning("Choose an article to delete.")
+            return (hide, *(gr.skip(),) * 7)
+        try:
+            title = self.qa.document(doc_id).title
+            entry = self.qa.delete(doc_id, user=user)
+        except KeyError:
+            gr.Warning(f"No article {doc_id!r} in the index.")
+            return (hide, gr.skip(), *self.library_outputs(), *(gr.skip(),) * 4)
+        if entry is None:
+            status = f"<div>Deleted {esc(title)} ({esc(doc_id)}) from the index (it has no corpus folder).</div>"
+            return (hide, status, *self.library_outputs(), hide, None, self.trash_choices(),
+                    changes_html(self.qa.changes(10)))
+        status = (f"<div>Deleted {esc(title)} ({esc(doc_id)}). Its file is in the corpus folder's trash "
+                  f"(<code>rag trash restore {esc(entry.entry_id)}</code>); Undo puts it back.</div>")
+        return (hide, status, *self.library_outputs(), gr.update(visible=True), entry.entry_id,
+                self.trash_choices(), changes_html(self.qa.changes(10)))
+
+    def restore_entry(self, entry_id: str | None, request: gr.Request) -> tuple[Any, ...]:
+        """Undo a delete (the last one, or any entry chosen from the trash): the article is back."""
+        user = self._may_change(request)
+        if not entry_id:
+            gr.Warning("Choose an article in the trash.")
+            return (gr.skip(),) * 7
+        try:
+            entry: TrashEntry = self.qa.trash().find(entry_id)
+            self.qa.restore(entry_id, user=user)
+        except RagError as e:
+            gr.Warning(str(e))
+            return (gr.skip(), *self.library_outputs(), gr.update(visible=False), None, self.trash_choices(),
+                    gr.skip())
+        status = f"<div>Restored {esc(entry.title)} ({esc(entry.doc_id)}).</div>"
+        return (status, *self.library_outputs(), gr.update(visible=False), None, self.trash_choices(),
+                changes_html(self.qa.changes(10)))
 
     def ask_api(self, question: str, top_k: int = DEFAULT_TOP_K) -> dict[str, Any]:
         """Answer a question from the indexed articles.
@@ -263,21 +359,38 @@ class Handlers:
 
 @dataclass
 class Widgets:
-    """The page's components that events read or write."""
+    """The page's components that events read or write (library controls: None when read-only)."""
 
     refs: Any
     chatbot: Any
     question: Any
     ask_btn: Any
     library: Any
-    upload: Any
-    to_delete: Any
-    delete_btn: Any
-    status: Any
+    changes: Any
     top_k: Any
     threshold: Any
     passages: Any
     article: Any
+    admin: AdminWidgets | None
+
+
+@dataclass
+class AdminWidgets:
+    """The controls that change the library."""
+
+    box: Any
+    upload: Any
+    to_delete: Any
+    delete_btn: Any
+    confirm_box: Any
+    confirm_text: Any
+    confirm_btn: Any
+    cancel_btn: Any
+    status: Any
+    undo_btn: Any
+    last_entry: Any
+    trash_choice: Any
+    restore_btn: Any
 
 
 def _chat_tab(examples: list[str]) -> tuple[Any, Any, Any]:
@@ -295,25 +408,47 @@ def _chat_tab(examples: list[str]) -> tuple[Any, Any, Any]:
     return chatbot, question, ask_btn
 
 
-def _library_tab(default_threshold: float) -> tuple[Any, ...]:
+def _admin_controls() -> AdminWidgets:
+    """Upload; delete with a confirmation, then Undo; restore anything still in the trash."""
+    with gr.Column(visible=False, elem_id="rag-admin") as box:
+        with gr.Row():
+            upload = gr.File(label=f"Upload articles ({' '.join(ALLOWED_SUFFIXES)}; ≤ {MAX_UPLOAD_BYTES // 2**20} "
+                             "MB each)", file_count="multiple", file_types=list(ALLOWED_SUFFIXES),
+                             elem_id="rag-upload", scale=3)
+            with gr.Column(scale=2):
+                to_delete = gr.Dropdown(label="Delete an article", choices=[], value=None,
+                                        elem_id="rag-delete-choice")
+                delete_btn = gr.Button("Delete…", variant="stop", elem_id="rag-delete")
+        with gr.Group(visible=False, elem_id="rag-confirm") as confirm_box:
+            confirm_text = gr.HTML()
+            with gr.Row():
+                confirm_btn = gr.Button("Move to trash", variant="stop", elem_id="rag-confirm-delete")
+                cancel_btn = gr.Button("Cancel", elem_id="rag-cancel-delete")
+        status = gr.HTML(elem_id="rag-status")
+        undo_btn = gr.Button("Undo", visible=False, elem_id="rag-undo")
+        last_entry = gr.State(None)
+        with gr.Row():
+            trash_choice = gr.Dropdown(label="In the trash", choices=[], value=None, elem_id="rag-trash-choice",
+                                       scale=3)
+            restore_btn = gr.Button("Restore", elem_id="rag-restore", scale=1)
+    return AdminWidgets(box, upload, to_delete, delete_btn, confirm_box, confirm_text, confirm_btn, cancel_btn,
+                        status, undo_btn, last_entry, trash_choice, restore_btn)
+
+
+def _library_tab(default_threshold: float, read_only: bool) -> tuple[Any, ...]:
     library = gr.HTML(elem_id="rag-library", js_on_load=CLICK_JS)
-    with gr.Row():
-        upload = gr.File(label=f"Upload articles ({' '.join(ALLOWED_SUFFIXES)}; ≤ {MAX_UPLOAD_BYTES // 2**20} MB "
-                         "each)", file_count="multiple", file_types=list(ALLOWED_SUFFIXES), elem_id="rag-upload",
-                         scale=3)
-        with gr.Column(scale=2):
-            to_delete = gr.Dropdown(label="Delete an article", choices=[], value=None, elem_id="rag-delete-choice")
-            delete_btn = gr.Button("Delete", variant="stop", elem_id="rag-delete")
-    status = gr.HTML(elem_id="rag-status", js_on_load=None)
+    admin = None if read_only else _admin_controls()
+    gr.Markdown("### Recent changes")
+    changes = gr.HTML(elem_id="rag-changes")
     gr.Markdown("### Settings")
     with gr.Row():
         top_k = gr.Slider(1, MAX_TOP_K, value=DEFAULT_TOP_K, step=1, label="Passages (top-k)", elem_id="rag-topk")
         threshold = gr.Slider(0.0, 1.0, value=default_threshold, step=0.001,
                               label="Answer threshold (abstain below)", elem_id="rag-threshold")
-    return library, upload, to_delete, delete_btn, status, top_k, threshold
+    return library, admin, changes, top_k, threshold
 
 
-def _layout(title: str, examples: list[str], default_threshold: float) -> Widgets:
+def _layout(title: str, examples: list[str], default_threshold: float, read_only: bool) -> Widgets:
     gr.HTML(f"<h1 style='margin:0'>{esc(title)}</h1><div class='rag-hint'>Ask about the indexed news articles: "
             "every answer is a verbatim quote from one of them, or an honest “the articles do not answer "
             "this”.</div>")
@@ -323,14 +458,13 @@ def _layout(title: str, examples: list[str], default_threshold: float) -> Widget
             with gr.Tab("Chat", id="chat"):
                 chatbot, question, ask_btn = _chat_tab(examples)
             with gr.Tab("Library", id="library"):
-                library, upload, to_delete, delete_btn, status, top_k, threshold = _library_tab(default_threshold)
+                library, admin, changes, top_k, threshold = _library_tab(default_threshold, read_only)
         with gr.Column(scale=2):
             gr.Markdown("#### Retrieved passages")
             passages = gr.HTML(passages_html(None), elem_id="rag-passages", js_on_load=CLICK_JS)
             gr.Markdown("#### Article")
             article = gr.HTML(article_html(None), elem_id="rag-article", js_on_load=ARTICLE_JS)
-    return Widgets(refs, chatbot, question, ask_btn, library, upload, to_delete, delete_btn, status, top_k,
-                   threshold, passages, article)
+    return Widgets(refs, chatbot, question, ask_btn, library, changes, top_k, threshold, passages, article, admin)
 
 
 def _wire(demo: gr.Blocks, w: Widgets, h: Handlers) -> None:
@@ -345,18 +479,34 @@ def _wire(demo: gr.Blocks, w: Widgets, h: Handlers) -> None:
     w.passages.select(h.open_from_panel, None, [w.article], **private)
     w.library.select(h.open_from_panel, None, [w.article], **private)
     w.chatbot.clear(h.clear, None, [w.chatbot, w.refs, w.passages, w.article], **private)
-    lib_opts: dict[str, Any] = {"concurrency_id": "library", "concurrency_limit": 1, **private}
-    w.upload.upload(h.add_files, [w.upload], [w.status, w.library, w.to_delete, w.upload], **lib_opts)
-    w.delete_btn.click(h.delete_doc, [w.to_delete], [w.status, w.library, w.to_delete], **lib_opts)
-    demo.load(h.library_outputs, None, [w.library, w.to_delete], **private)
+    if w.admin is None:  # read-only: no event that changes the library exists at all
+        demo.load(h.reader_view, None, [w.library, w.changes], **private)
+    else:
+        _wire_admin(demo, w, w.admin, h, private)
     gr.api(h.ask_api, api_name="ask", concurrency_id="ask", concurrency_limit=ASK_CONCURRENCY)
 
 
-def create_app(qa: Assistant, examples: list[str] | None = None, title: str = "News QA") -> gr.Blocks:
-    """The chat, library and article views over ``qa``, plus the ``/ask`` API endpoint."""
-    handlers = Handlers(qa)
+def _wire_admin(demo: gr.Blocks, w: Widgets, a: AdminWidgets, h: Handlers, private: dict[str, Any]) -> None:
+    lib_opts: dict[str, Any] = {"concurrency_id": "library", "concurrency_limit": 1, **private}
+    listing = [w.library, a.to_delete]
+    after_change = [*listing, a.undo_btn, a.last_entry, a.trash_choice, w.changes]
+    a.upload.upload(h.add_files, [a.upload], [a.status, *listing, a.upload, w.changes], **lib_opts)
+    a.delete_btn.click(h.ask_delete, [a.to_delete], [a.confirm_box, a.confirm_text], **private)
+    a.cancel_btn.click(h.cancel_delete, None, [a.confirm_box], **private)
+    a.confirm_btn.click(h.delete_doc, [a.to_delete], [a.confirm_box, a.status, *after_change], **lib_opts)
+    a.undo_btn.click(h.restore_entry, [a.last_entry], [a.status, *after_change], **lib_opts)
+    a.restore_btn.click(h.restore_entry, [a.trash_choice], [a.status, *after_change], **lib_opts)
+    demo.load(h.admin_view, None, [*listing, a.trash_choice, w.changes, a.box], **private)
+
+
+def create_app(qa: Assistant, examples: list[str] | None = None, title: str = "News QA",
+               access: Access | None = None) -> gr.Blocks:
+    """The chat, library and article views over ``qa``, plus the ``/ask`` API endpoint. ``access``
+    says who may change the library from the page (default: whoever can open it)."""
+    handlers = Handlers(qa, access)
     with gr.Blocks(title=title, analytics_enabled=False) as demo:
-        widgets = _layout(title, EXAMPLES if examples is None else examples, handlers.default_threshold)
+        widgets = _layout(title, EXAMPLES if examples is None else examples, handlers.default_threshold,
+                          handlers.access.read_only)
         _wire(demo, widgets, handlers)
     demo.queue(default_concurrency_limit=ASK_CONCURRENCY, max_size=MAX_QUEUE)
     return demo
@@ -372,8 +522,30 @@ def parse_auth(auth: str | None) -> tuple[str, str] | None:
     return user, password
 
 
-def launch(app: gr.Blocks, host: str = "127.0.0.1", port: int = 7860, auth: tuple[str, str] | None = None,
-           block: bool = True) -> str:
+def parse_users(values: Sequence[str] | str | None) -> list[tuple[str, str]]:
+    """Every ``user:password`` given (a list, or one string of them separated by white space, as in
+    ``RAG_AUTH``); ``ValueError`` when one is malformed or a user is named twice."""
+    items = values.split() if isinstance(values, str) else [v for v in values or [] if v]
+    users = [pair for pair in (parse_auth(v) for v in items) if pair is not None]
+    names = [u for u, _ in users]
+    if len(set(names)) != len(names):
+        raise ValueError("a user is named twice in the authentication")
+    return users
+
+
+def access_for(users: list[tuple[str, str]], read_only: bool, admins: Sequence[str] | None) -> Access:
+    """The page's ``Access``: ``admins`` must be users the server authenticates."""
+    if admins:
+        if not users:
+            raise ValueError("--admin needs --auth: without logins nobody can be told apart")
+        unknown = sorted(set(admins) - {u for u, _ in users})
+        if unknown:
+            raise ValueError(f"--admin names users without a login: {', '.join(unknown)}")
+    return Access(read_only=read_only, admins=frozenset(admins) if admins else None)
+
+
+def launch(app: gr.Blocks, host: str = "127.0.0.1", port: int = 7860,
+           auth: tuple[str, str] | list[tuple[str, str]] | None = None, block: bool = True) -> str:
     """Start ``app`` on ``host:port`` (offline settings, upload limit); return its local URL."""
     _, url, _ = app.launch(
         server_name=host, server_port=port, auth=auth, share=False, inbrowser=False, quiet=not block,
@@ -408,15 +580,18 @@ def open_or_build(index_dir: str | Path, corpus: str | Path, reader: str | None 
 
 
 def serve(index_dir: str | Path = "index", corpus: str | Path = "seeds", host: str = "127.0.0.1",
-          port: int = 7860, auth: str | None = None, reader: str | None = "default") -> None:
-    """Open (or first build) the index and serve the chat until interrupted."""
+          port: int = 7860, auth: Sequence[str] | str | None = None, reader: str | None = "default",
+          read_only: bool = False, admins: Sequence[str] | None = None) -> None:
+    """Open (or first build) the index and serve the chat until interrupted. ``read_only``: questions
+    only; ``admins``: the users (of ``auth``) who may upload, delete and restore."""
     try:
-        credentials = parse_auth(auth)
+        users = parse_users(auth)
+        access = access_for(users, read_only, admins)
     except ValueError as e:
         raise SystemExit(f"error: {e}") from None
-    if host not in {"127.0.0.1", "localhost", "::1"} and credentials is None:
+    if host not in {"127.0.0.1", "localhost", "::1"} and not users:
         print(f"warning: serving on {host} without authentication (use --auth user:password or RAG_AUTH)",
               file=sys.stderr)
     qa = open_or_build(index_dir, corpus, reader)
-    app = create_app(qa)
-    launch(app, host=host, port=port, auth=credentials, block=True)
+    app = create_app(qa, access=access)
+    launch(app, host=host, port=port, auth=users or None, block=True)

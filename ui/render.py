@@ -12,7 +12,7 @@ import html
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from rag import Answer, Citation, Document, Passage
+from rag import Answer, Change, Citation, Document, Passage
 
 DocLookup = Callable[[str], Document | None]
 
@@ -206,3 +206,17 @@ def library_html(docs: Sequence[Document], chunks: Callable[[str], int]) -> str:
     return ('<table class="rag-library"><thead><tr><th>Title</th><th>Id</th><th>Date</th><th>Chunks</th></tr>'
             f'</thead><tbody>{rows}</tbody></table>'
             f'<div class="rag-hint">{len(docs)} articles · click a row to read it</div>')
+
+
+def changes_html(changes: Sequence[Change]) -> str:
+    """The library's latest changes, newest first: when, who, what, which article and file."""
+    if not changes:
+        return '<div class="rag-empty">No change recorded yet.</div>'
+    rows = "".join(
+        f"<tr><td>{esc(c.time.replace('T', ' ').replace('+00:00', ' UTC'))}</td><td>{esc(c.user or '')}</td>"
+        f"<td>{esc(c.action)}{esc(f' ({c.detail})' if c.detail else '')}</td>"
+        f"<td><code>{esc(c.doc_id or '')}</code></td><td>{esc(c.path or '')}</td></tr>"
+        for c in changes
+    )
+    return ('<table class="rag-library rag-changes"><thead><tr><th>When</th><th>Who</th><th>What</th>'
+            f"<th>Article</th><th>File</th></tr></thead><tbody>{rows}</tbody></table>")
