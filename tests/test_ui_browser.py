@@ -307,6 +307,7 @@ def test_read_only_page_offers_no_change(browser: Browser, server: Server, who: 
             pg.wait_for_timeout(1500)  # the page's load event has run (the library is filled by it)
             for control in ("#rag-upload", "#rag-delete", "#rag-restore", "#rag-undo"):
                 assert pg.locator(control).count() == 0 or not pg.locator(control).is_visible(), control
+        pg.get_by_role("tab", name="Chat").click()
         ask(pg, "Which country leads the battalion?")  # questions still work
         assert watch.errors == [] and watch.outside == []
         pg.context.close()

@@ -419,7 +419,7 @@ def _admin_controls() -> AdminWidgets:
                 to_delete = gr.Dropdown(label="Delete an article", choices=[], value=None,
                                         elem_id="rag-delete-choice")
                 delete_btn = gr.Button("Delete…", variant="stop", elem_id="rag-delete")
-        with gr.Group(visible=False, elem_id="rag-confirm") as confirm_box:
+        with gr.Column(visible=False, elem_id="rag-confirm", variant="panel") as confirm_box:
             confirm_text = gr.HTML()
             with gr.Row():
                 confirm_btn = gr.Button("Move to trash", variant="stop", elem_id="rag-confirm-delete")
