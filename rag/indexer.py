@@ -20,7 +20,7 @@ from pathlib import Path
 from filelock import FileLock
 from pydantic import BaseModel, Field
 
-from rag.changes import record_indexing
+from rag.changes import CHANGES_FILE, record_indexing
 from rag.chunking import chunk_document
 from rag.embedding import QUERY_ENCODER_META, QUERY_ENCODER_ONNX, QUERY_ENCODER_TOKENIZER, TextEmbedder
 from rag.errors import EmptyCorpus, IndexMismatch
@@ -99,7 +99,7 @@ def _open_or_create(index_dir: Path, embedder: TextEmbedder, chunking: ChunkingC
     """The index at ``index_dir`` (checked against ``embedder`` and ``chunking``), or a new empty one."""
     if rebuild and IndexStore.exists(index_dir):
         for p in index_dir.iterdir():
-            if p.name not in {LOCK, "README.md"}:
+            if p.name not in {LOCK, "README.md", CHANGES_FILE}:  # the record of changes outlives a rebuild
                 shutil.rmtree(p) if p.is_dir() else p.unlink()
     if IndexStore.exists(index_dir):
         store = IndexStore.open(index_dir)

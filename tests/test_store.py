@@ -87,7 +87,9 @@ def test_missing_truncated_and_mismatched(seeds_copy: Path, tmp_path: Path, fake
     with pytest.raises(IndexCorrupt, match="missing.*" + docs.name):
         IndexStore.open(index)
 
+    before = (index / CHANGES_FILE).read_text()
     build(seeds_copy, index, fake_embedder, rebuild=True)
+    assert (index / CHANGES_FILE).read_text().startswith(before)  # a rebuild keeps the record of changes
     manifest = json.loads((index / MANIFEST).read_text())
     manifest["format_version"] = 99
     (index / MANIFEST).write_text(json.dumps(manifest))
