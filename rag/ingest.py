@@ -1,8 +1,9 @@
 """Ingest: a folder of articles -> ``Document``s, with the text kept exactly as read.
 
-Supported: ``.txt``, ``.md``, ``.html``/``.htm`` (visible text, through BeautifulSoup) and
-``.json``/``.jsonl`` records ``{"id", "title", "text", "date"?, "url"?}``. Bad files (binary, not
-UTF-8, empty, too large) and malformed records are skipped and reported, never fatal.
+Supported: ``.txt``, ``.md``, ``.html``/``.htm`` (the main text and the page's metadata, through
+``rag.webpage``: trafilatura, encoding read as a browser reads it) and ``.json``/``.jsonl`` records
+``{"id", "title", "text", "date"?, "url"?}``. Bad files (binary, not UTF-8, empty, too large, a page
+with no main text) and malformed records are skipped and reported, never fatal.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from rag.schema import Document
+from rag.webpage import decode_html, extract_page
 
 log = logging.getLogger(__name__)
 
@@ -110,8 +112,11 @@ def make_document(
     path: str | None = None,
     date: str | None = None,
     url: str | None = None,
+    source: str | None = None,
+    author: str | None = None,
+    language: str | None = None,
 ) -> Document:
-    """Build a Document, deriving the title and news metadata the text carries."""
+    """Build a Document, deriving the title and news metadata the text carries (what is given wins)."""
     text = normalise_newlines(text)
     meta = extract_metadata(text)
     return Document(
@@ -122,7 +127,9 @@ def make_document(
         date=date or meta.get("date"),
         url=url,
         place=meta.get("place"),
-        source=meta.get("source"),
+        source=source or meta.get("source"),
+        author=author,
+        language=language,
         content_hash=content_hash(text),
     )
 
@@ -134,26 +141,6 @@ def _decode(raw: bytes) -> str:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         raise ValueError(f"not UTF-8 (byte {e.start})") from None
-
-
-def html_to_text(html: str) -> tuple[str, str | None]:
-    """Visible text of an HTML page and its title; scripts, styles and hidden parts are dropped."""
-    from bs4 import BeautifulSoup
-
-    soup = BeautifulSoup(html, "html.parser")
-    title = None
-    if soup.title and soup.title.get_text(strip=True):
-        title = soup.title.get_text(" ", strip=True)
-    elif soup.find("h1"):
-        title = soup.find("h1").get_text(" ", strip=True)  # type: ignore[union-attr]
-    for tag in soup(["script", "style", "noscript", "template", "head", "svg", "iframe", "object"]):
-        tag.decompose()
-    for tag in soup.select('[hidden], [aria-hidden="true"]'):
-        tag.decompose()
-    raw = soup.get_text("\n")
-    lines = [re.sub(r"[ \t\u00a0]+", " ", line).strip() for line in raw.split("\n")]
-    text = "\n".join(line for line in lines if line)
-    return text, title
 
 
 def _markdown_title(text: str) -> str | None:
@@ -207,11 +194,18 @@ def read_file(path: Path, root: Path, max_bytes: int = MAX_FILE_BYTES) -> tuple[
             return [], [IngestIssue(rel, "empty file")]
         if size > max_bytes:
             return [], [IngestIssue(rel, f"too large ({size / 1e6:.1f} MB > {max_bytes / 1e6:.0f} MB)")]
-        raw = _decode(path.read_bytes())
+        data = path.read_bytes()
+        raw = decode_html(data) if suffix in HTML_SUFFIXES else _decode(data)
     except (OSError, ValueError) as e:
         return [], [IngestIssue(rel, str(e))]
     if not raw.strip():
         return [], [IngestIssue(rel, "empty file (only white space)")]
+    if suffix in HTML_SUFFIXES:
+        page = extract_page(raw)
+        if page is None:
+            return [], [IngestIssue(rel, "no main text found in the page")]
+        return [make_document(path.stem, page.text, title=page.title, path=rel, date=page.date, url=page.url,
+                              source=page.sitename, author=page.author, language=page.language)], []
 
     if suffix in RECORD_SUFFIXES:
         docs: list[Document] = []
@@ -231,15 +225,8 @@ def read_file(path: Path, root: Path, max_bytes: int = MAX_FILE_BYTES) -> tuple[
             issues.append(IngestIssue(rel, "no records"))
         return docs, issues
 
-    title: str | None = None
-    text = raw
-    if suffix in HTML_SUFFIXES:
-        text, title = html_to_text(raw)
-        if not text.strip():
-            return [], [IngestIssue(rel, "no visible text")]
-    elif suffix in {".md", ".markdown"}:
-        title = _markdown_title(raw)
-    return [make_document(path.stem, text, title=title, path=rel)], []
+    title = _markdown_title(raw) if suffix in {".md", ".markdown"} else None
+    return [make_document(path.stem, raw, title=title, path=rel)], []
 
 
 def iter_corpus_files(root: Path) -> list[Path]:

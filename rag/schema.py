@@ -24,7 +24,9 @@ class Document(BaseModel):
     date: str | None = None  # as written in the article or record, e.g. "August 1, 2003"
     url: str | None = None
     place: str | None = None  # dateline place, e.g. "BRUSSELS/WARSAW"
-    source: str | None = None  # publication named in the text, e.g. "China Daily"
+    source: str | None = None  # the publication: a web page's site name, else one named in the text
+    author: str | None = None  # as a web page declares it
+    language: str | None = None  # as a web page declares it (ISO 639-1)
     content_hash: str = ""  # sha256 of ``text``; drives incremental re-indexing
 
 

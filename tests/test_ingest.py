@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from rag.ingest import derive_title, extract_metadata, html_to_text, load_corpus
+import pytest
+
+from rag.ingest import derive_title, extract_metadata, load_corpus, read_file
+from rag.webpage import decode_html, declared_encoding, extract_page
 
 from .conftest import SEEDS
 
@@ -44,7 +47,7 @@ def test_formats(tmp_path: Path) -> None:
     assert by_id["a"].text == "LONDON (Reuters) - Line one.\nLine two.\n"
     assert by_id["a"].place == "LONDON" and by_id["a"].source == "Reuters"
     assert by_id["b"].title == "A markdown title" and by_id["b"].path == "sub/b.md"
-    assert by_id["c"].title == "Page title"
+    assert by_id["c"].title in {"Page title", "Head"}  # the page's title or its heading (trafilatura's choice)
     assert "Visible" in by_id["c"].text and "hidden" not in by_id["c"].text and "secret" not in by_id["c"].text
     assert by_id["r1"].date == "2020-01-02" and by_id["r1"].url == "http://x" and by_id["r1"].title == "Record one"
     assert by_id["r2"].title == "Second record without title"
@@ -88,6 +91,66 @@ def test_derive_title_and_metadata() -> None:
     assert meta == {"place": "PARIS", "source": "Reuters", "date": "May 3"}
 
 
-def test_html_to_text_drops_scripts() -> None:
-    text, title = html_to_text("<p>Hi <script>alert(1)</script>there</p><noscript>no</noscript>")
-    assert "alert" not in text and "no" not in text.split() and title is None
+def test_web_page_main_text_without_boilerplate_scripts_or_hidden_parts() -> None:
+    html = ("<html lang='en'><head><title>Canada to lead Latvia battlegroup | The Daily Planet</title>"
+            "<meta name='author' content='Ann Reporter'><meta property='og:site_name' content='The Daily Planet'>"
+            "<meta property='article:published_time' content='2016-06-14T10:00:00Z'>"
+            "<script>var tracking = 'alert(1)';</script></head><body>"
+            "<nav><a href='/'>Home</a> | <a href='/world'>World</a> | <a href='/sport'>Sport</a></nav>"
+            "<div class='cookie-banner' hidden>We use cookies to improve your experience.</div>"
+            "<article><h1>Canada to lead Latvia battlegroup</h1>"
+            "<p>OTTAWA -- Canada will lead the NATO battlegroup in Latvia, sending 450 soldiers to the Baltic "
+            "country as part of the alliance's new presence on its eastern flank, officials said on Tuesday.</p>"
+            "<p>The deployment is expected to last at least two years, the defence minister told reporters in "
+            "Ottawa, adding that the troops would arrive early next year.</p>"
+            "<span style='display: none'>Invisible promotional text</span></article>"
+            "<section class='comments'><h2>Comments</h2><p>First! Great article, thanks.</p></section>"
+            "<footer>Copyright 2016 The Daily Planet. All rights reserved. Impressum.</footer></body></html>")
+    page = extract_page(html)
+    assert page is not None
+    assert "Canada will lead the NATO battlegroup in Latvia" in page.text and "two years" in page.text
+    for junk in ("tracking", "cookies", "Invisible promotional", "First! Great article", "All rights reserved"):
+        assert junk not in page.text, junk
+    assert page.date == "2016-06-14" and page.author == "Ann Reporter" and page.sitename == "The Daily Planet"
+    assert page.title is not None and page.title.startswith("Canada to lead Latvia battlegroup")
+    assert page.language == "en"
+    assert extract_page("<html><body><script>x()</script></body></html>") is None
+
+
+def test_web_page_encoding_is_read_as_a_browser_reads_it() -> None:
+    text = "Café crème à Genève: naïve façade"
+    body = f"<html><head>{{}}</head><body><p>{text}</p></body></html>"
+    latin = body.format("<meta charset='ISO-8859-1'>").encode("cp1252")
+    assert declared_encoding(latin) == "cp1252" and text in decode_html(latin)  # latin-1 means windows-1252
+    equiv = body.format('<meta http-equiv="Content-Type" content="text/html; charset=windows-1252">')
+    assert text in decode_html(equiv.encode("cp1252"))
+    assert text in decode_html(codecs_bom("utf-16") + body.format("").encode("utf-16-le"))
+    assert text in decode_html(body.format("").encode("utf-8"))  # no declaration: UTF-8 when it is
+    wrong = body.format("<meta charset='utf-8'>").encode("cp1252")  # a wrong declaration: detected instead
+    assert "Caf" in decode_html(wrong) and "\ufffd" not in decode_html(wrong)
+    with pytest.raises(ValueError, match="binary"):
+        decode_html(b"\x89PNG\x00\x00")
+
+
+def codecs_bom(kind: str) -> bytes:
+    import codecs
+
+    return codecs.BOM_UTF16_LE if kind == "utf-16" else codecs.BOM_UTF8
+
+
+def test_a_page_with_no_main_text_is_skipped_with_one_line(tmp_path: Path) -> None:
+    (tmp_path / "empty.html").write_text("<html><head><title>x</title></head><body><script>x()</script></body></html>")
+    docs, issues = read_file(tmp_path / "empty.html", tmp_path)
+    assert docs == [] and [str(i) for i in issues] == ["empty.html: no main text found in the page"]
+
+
+def test_the_site_name_is_not_part_of_the_title() -> None:
+    from rag.webpage import strip_site_name
+
+    assert strip_site_name("Canada to lead battlegroup | The Daily Planet", "The Daily Planet", None) == \
+        "Canada to lead battlegroup"
+    assert strip_site_name("Daily Planet - Canada to lead battlegroup", None, "www.dailyplanet.com") == \
+        "Canada to lead battlegroup"
+    assert strip_site_name("Canada - a new role in the Baltics", "Daily Planet", "dailyplanet.com") == \
+        "Canada - a new role in the Baltics"  # a dash inside the headline stays
+    assert strip_site_name("Daily Planet", "Daily Planet", None) == "Daily Planet"  # never left empty

@@ -113,7 +113,7 @@ def test_odd_corpus(tmp_path: Path) -> None:
     said = {(i.path, i.line): i.reason for i in issues}
     assert "too large" in said[("huge.txt", None)]
     assert "UTF-8" in said[("cp1252.txt", None)] and "binary" in said[("bin.md", None)]
-    assert "no visible text" in said[("empty.html", None)]
+    assert "no main text" in said[("empty.html", None)]
     assert {("lines.jsonl", 2), ("lines.jsonl", 3), ("lines.jsonl", 4)} <= set(said)
 
 
