@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from rag.ingest import derive_title, extract_metadata, load_corpus, read_file
-from rag.webpage import decode_html, declared_encoding, extract_page
+from rag.webpage import declared_encoding, decode_html, extract_page
 
 from .conftest import SEEDS
 
