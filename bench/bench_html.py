@@ -10,7 +10,9 @@ trafilatura's authors score them: white space normalised, substring matching; pr
 - ``rag``: what indexing stores (``rag.ingest.read_file``: ``rag.webpage`` decoding, trafilatura
   without comments, the page's metadata);
 - ``trafilatura``: ``trafilatura.extract`` with its defaults, given the file's bytes;
-- ``readability``: readability-lxml's ``Document(html).summary()``, as text;
+- ``readability``: readability-lxml's ``Document(html).summary()``, as text (``pip install
+  readability-lxml`` on its own: pip's resolver fails when it and trafilatura are resolved together,
+  "Candidate is not for this requirement lxml[html-clean,html-clean]"; skipped when absent);
 - ``bs4 (before)``: the path this project had before (BeautifulSoup ``get_text`` of the page less
   scripts, styles and hidden parts; a page that is not UTF-8 was skipped).
 
@@ -22,6 +24,7 @@ normalised) against the annotations, where the page has one, and the median time
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import re
 import tarfile
@@ -136,6 +139,9 @@ def run(limit: int | None = None, only: list[str] | None = None) -> dict[str, An
     out: dict[str, Any] = {"pages": len(truth), "methods": {}}
     for name, fn in methods.items():
         if only and name not in only:
+            continue
+        if name == "readability" and importlib.util.find_spec("readability") is None:
+            print("readability-lxml is not installed: skipped", flush=True)
             continue
         results, times = {}, []
         for file in truth:

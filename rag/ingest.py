@@ -1,9 +1,11 @@
 """Ingest: a folder of articles -> ``Document``s, with the text kept exactly as read.
 
 Supported: ``.txt``, ``.md``, ``.html``/``.htm`` (the main text and the page's metadata, through
-``rag.webpage``: trafilatura, encoding read as a browser reads it) and ``.json``/``.jsonl`` records
+``rag.webpage``: trafilatura, encoding read as a browser reads it), ``.pdf`` and ``.docx`` (``rag.office``)
+and ``.json``/``.jsonl`` records
 ``{"id", "title", "text", "date"?, "url"?}``. Bad files (binary, not UTF-8, empty, too large, a page
-with no main text) and malformed records are skipped and reported, never fatal.
+with no main text, an encrypted or scanned PDF) and malformed records are skipped and reported, never
+fatal.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from rag.office import DOCX_SUFFIXES, PDF_SUFFIXES, docx_text, pdf_text
 from rag.schema import Document
 from rag.webpage import decode_html, extract_page
 
@@ -25,7 +28,7 @@ log = logging.getLogger(__name__)
 TEXT_SUFFIXES = {".txt", ".md", ".markdown"}
 HTML_SUFFIXES = {".html", ".htm"}
 RECORD_SUFFIXES = {".json", ".jsonl"}
-SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | RECORD_SUFFIXES
+SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | RECORD_SUFFIXES | PDF_SUFFIXES | DOCX_SUFFIXES
 MAX_FILE_BYTES = 20 * 1024 * 1024  # a news article is kilobytes; 20 MB is surely not one
 
 _MONTHS = (
@@ -194,9 +197,12 @@ def read_file(path: Path, root: Path, max_bytes: int = MAX_FILE_BYTES) -> tuple[
             return [], [IngestIssue(rel, "empty file")]
         if size > max_bytes:
             return [], [IngestIssue(rel, f"too large ({size / 1e6:.1f} MB > {max_bytes / 1e6:.0f} MB)")]
+        if suffix in PDF_SUFFIXES | DOCX_SUFFIXES:
+            text, title = (pdf_text if suffix in PDF_SUFFIXES else docx_text)(path)
+            return [make_document(path.stem, text, title=title, path=rel)], []
         data = path.read_bytes()
         raw = decode_html(data) if suffix in HTML_SUFFIXES else _decode(data)
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError) as e:  # Unreadable is a ValueError
         return [], [IngestIssue(rel, str(e))]
     if not raw.strip():
         return [], [IngestIssue(rel, "empty file (only white space)")]

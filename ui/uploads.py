@@ -12,7 +12,7 @@ import secrets
 import unicodedata
 from pathlib import Path
 
-ALLOWED_SUFFIXES = (".txt", ".md", ".html", ".htm", ".json", ".jsonl")
+ALLOWED_SUFFIXES = (".txt", ".md", ".html", ".htm", ".json", ".jsonl", ".pdf", ".docx")
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 UPLOAD_SUBDIR = "uploads"
 MAX_NAME_CHARS = 80
