@@ -7,11 +7,12 @@ from rag.reader import normalize_answer
 from rag.schema import Answer, Chunk, Citation, Document, Passage, Span
 from rag.trash import TrashEntry
 
-if TYPE_CHECKING:  # for type checkers only: at run time ``Assistant`` is imported lazily below
+if TYPE_CHECKING:  # for type checkers only: at run time these are imported lazily below
     from rag.assistant import Assistant
+    from rag.retriever import DocFilter
 
-__all__ = ["Answer", "Assistant", "Change", "Chunk", "Citation", "Document", "Passage", "Span", "TrashEntry",
-           "normalize_answer"]
+__all__ = ["Answer", "Assistant", "Change", "Chunk", "Citation", "DocFilter", "Document", "Passage", "Span",
+           "TrashEntry", "normalize_answer"]
 
 
 def __getattr__(name: str) -> object:
@@ -20,4 +21,8 @@ def __getattr__(name: str) -> object:
         from rag.assistant import Assistant
 
         return Assistant
+    if name == "DocFilter":
+        from rag.retriever import DocFilter
+
+        return DocFilter
     raise AttributeError(name)

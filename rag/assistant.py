@@ -23,7 +23,7 @@ from rag.embedding import Embedder, TextEmbedder
 from rag.errors import EmptyQuestion, UnknownDocument
 from rag.indexer import IndexReport, Progress, add_files, check_compatible, index_lock, update_index
 from rag.reader import ReaderUnavailable
-from rag.retriever import Retriever
+from rag.retriever import DocFilter, Retriever
 from rag.schema import Answer, Document, Passage, Span
 from rag.sentence_answer import SentenceAnswerer
 from rag.store import ChunkingConfig, IndexStore
@@ -71,6 +71,16 @@ def load_answerer(reader: str | None, embedder: TextEmbedder) -> Answerer:
 class _Snapshot:
     store: IndexStore
     retriever: Retriever
+
+
+def _scope(documents: dict[str, Document], doc_ids: list[str] | None, where: DocFilter | None) -> list[str] | None:
+    """The article ids a question may be answered from (None: all)."""
+    if where is None or not where.active:
+        return doc_ids
+    unknown = [d for d in doc_ids or [] if d not in documents]
+    if unknown:
+        raise UnknownDocument(f"no document {unknown[0]!r} in the index")
+    return where.doc_ids(documents, doc_ids)
 
 
 class Assistant:
@@ -291,10 +301,13 @@ class Assistant:
         return report
 
     # ---- questions -------------------------------------------------------------------------
-    def retrieve(self, question: str, k: int = 10, doc_ids: list[str] | None = None) -> list[Passage]:
-        """The ``k`` passages most related to ``question``, best first."""
+    def retrieve(self, question: str, k: int = 10, doc_ids: list[str] | None = None,
+                 where: DocFilter | None = None) -> list[Passage]:
+        """The ``k`` passages most related to ``question``, best first, from the articles ``doc_ids`` and
+        ``where`` (publication dates, sources) allow."""
         q, _ = clean_question(question)
-        return self._snap.retriever.retrieve(q, k=k, doc_ids=doc_ids)
+        snap = self._snap
+        return snap.retriever.retrieve(q, k=k, doc_ids=_scope(snap.store.documents, doc_ids, where))
 
     def read(self, question: str, passages: list[Passage],
              settings: AnswerSettings | None = None) -> tuple[list[Span], float]:
@@ -306,17 +319,22 @@ class Assistant:
         return answerer.read(question, passages, self._snap.store.documents, settings)
 
     def ask(self, question: str, top_k: int | None = None, doc_ids: list[str] | None = None,
-            threshold: float | None = None, settings: AnswerSettings | None = None) -> Answer:
+            threshold: float | None = None, settings: AnswerSettings | None = None,
+            where: DocFilter | None = None) -> Answer:
         """A short verbatim answer with citations, or ``text=None`` when the articles do not say.
 
         ``settings`` replaces the answering rule (default: ``self.settings``); ``top_k`` and ``threshold``
         override single values of it (threshold 0 never abstains: the best candidate is returned).
+        ``doc_ids`` and ``where`` (publication dates, sources) limit the articles it answers from.
         """
         q, notice = clean_question(question)
         s = (settings or self.settings).override(top_k=top_k, threshold=threshold)
         snap = self._snap
+        scope = _scope(snap.store.documents, doc_ids, where)
+        if scope == [] and where is not None and where.active:
+            notice = "; ".join(x for x in (notice, "no article matches the date or source filter") if x)
         qvec = self.embedder.encode_query(q)
-        passages = snap.retriever.retrieve(q, k=s.top_k, doc_ids=doc_ids, query_vector=qvec)
+        passages = snap.retriever.retrieve(q, k=s.top_k, doc_ids=scope, query_vector=qvec)
         ans = self.answerer.answer(q, passages, snap.store.documents, s, qvec)
         if notice:
             ans = ans.model_copy(update={"notice": notice})

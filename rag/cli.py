@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -77,14 +78,22 @@ def ask(
     top_k: Annotated[int, typer.Option("--top-k", help="Passages given to the reader.")] = 5,
     as_json: Annotated[bool, typer.Option("--json", help="Print the Answer as JSON.")] = False,
     reader: Annotated[str, typer.Option(help="'default', 'sentence', or a QA checkpoint path / hub id.")] = "default",
+    since: Annotated[datetime | None, typer.Option(
+        formats=["%Y-%m-%d"], help="Only articles published on or after this day (YYYY-MM-DD).")] = None,
+    until: Annotated[datetime | None, typer.Option(
+        formats=["%Y-%m-%d"], help="Only articles published on or before this day (YYYY-MM-DD).")] = None,
+    source: Annotated[list[str] | None, typer.Option(help="Only articles from this publication (repeatable).")] = None,
 ) -> None:
     """Answer a question from an existing index, with the quoted sentence and its offsets."""
     from rag.assistant import Assistant, clean_question
+    from rag.retriever import DocFilter
 
     try:
         clean_question(question)
+        where = DocFilter(since=since.date() if since else None, until=until.date() if until else None,
+                          sources=tuple(source) if source else None)
         qa = Assistant.open(index_dir, reader=reader)
-        ans = qa.ask(question, top_k=top_k)
+        ans = qa.ask(question, top_k=top_k, where=where)
     except RagError as e:
         _fail_with(e)
     if as_json:

@@ -10,6 +10,7 @@ fatal.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import logging
@@ -336,3 +337,19 @@ def load_corpus(root: str | Path, max_bytes: int = MAX_FILE_BYTES) -> tuple[list
     for issue in issues:
         log.warning("%s", issue)
     return list(kept.values()), issues
+
+
+def published_date(date: str | None) -> dt.date | None:
+    """The calendar day a document's ``date`` names, when it names a whole one ("August 1, 2003",
+    "2016-06-14", "14 June 2016"); None for partial dates ("May 3") or text that is no date."""
+    if not date:
+        return None
+    from dateutil import parser
+
+    text = date.strip()
+    try:
+        a = parser.parse(text, default=dt.datetime(1, 1, 1), fuzzy=False)
+        b = parser.parse(text, default=dt.datetime(2, 2, 2), fuzzy=False)
+    except (ValueError, OverflowError):
+        return None
+    return a.date() if a.date() == b.date() else None  # a part missing from the text came from the default

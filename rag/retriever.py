@@ -11,20 +11,54 @@ owner rebuilds the big one in the background and swaps it in (see ``Assistant``)
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict
 
 from rag.embedding import TextEmbedder
 from rag.errors import UnknownDocument
-from rag.schema import Passage
+from rag.ingest import published_date
+from rag.schema import Document, Passage
 from rag.store import IndexStore
 
 log = logging.getLogger(__name__)
 
 RRF_K = 60
+
+
+class DocFilter(BaseModel):
+    """Which articles a question may be answered from: published from ``since`` to ``until`` (both
+    days included; an article without a whole publication date is left out by either) and by one of
+    ``sources`` (the publication, compared without regard to case)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    since: dt.date | None = None
+    until: dt.date | None = None
+    sources: tuple[str, ...] | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.since is not None or self.until is not None or self.sources is not None
+
+    def admits(self, doc: Document) -> bool:
+        if self.since is not None or self.until is not None:
+            day = published_date(doc.date)
+            if day is None or (self.since is not None and day < self.since) or (
+                    self.until is not None and day > self.until):
+                return False
+        if self.sources is not None:
+            return (doc.source or "").casefold() in {s.casefold() for s in self.sources}
+        return True
+
+    def doc_ids(self, documents: Mapping[str, Document], within: Iterable[str] | None = None) -> list[str]:
+        """The ids of ``documents`` (of ``within`` when given) that the filter admits."""
+        ids = documents.keys() if within is None else [d for d in within if d in documents]
+        return [d for d in ids if self.admits(documents[d])]
 
 
 class LexicalIndex:

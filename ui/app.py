@@ -12,6 +12,7 @@ import os
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
+import datetime as dt  # noqa: E402
 import sys  # noqa: E402
 from collections.abc import Sequence  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
@@ -20,7 +21,7 @@ from typing import Any  # noqa: E402
 
 import gradio as gr  # noqa: E402
 
-from rag import Answer, Assistant, Document, TrashEntry  # noqa: E402
+from rag import Answer, Assistant, DocFilter, Document, TrashEntry  # noqa: E402
 from rag.errors import RagError  # noqa: E402
 from ui.render import (  # noqa: E402
     Ref,
@@ -134,6 +135,23 @@ def ref_from_event(evt: gr.SelectData) -> Ref | None:
     return Ref(evt.value, start, end, _int(idx[2]), _int(idx[3]))
 
 
+def doc_filter(since: str | None, until: str | None, sources: list[str] | None) -> DocFilter:
+    """The settings' date range and sources as a ``DocFilter``; ``ValueError`` for a day that is not
+    YYYY-MM-DD (the chat shows it as a warning)."""
+
+    def day(text: str | None, what: str) -> dt.date | None:
+        text = (text or "").strip()
+        if not text:
+            return None
+        try:
+            return dt.date.fromisoformat(text)
+        except ValueError:
+            raise ValueError(f"{what} must be a day written YYYY-MM-DD, not {text!r}") from None
+
+    return DocFilter(since=day(since, "Published from"), until=day(until, "Published until"),
+                     sources=tuple(sources) if sources else None)
+
+
 def chosen_threshold(slider: float, default: float) -> float | None:
     """The slider's threshold, or None (the reader's own rule, exactly) when it shows the default: the
     slider's 0.001 steps must not make the chat apply another rule than ``/ask``."""
@@ -201,16 +219,21 @@ class Handlers:
         """On page load of a read-only page: the library and its changes."""
         return self.library_outputs()[0], changes_html(self.qa.changes(10))
 
+    def source_choices(self) -> Any:
+        return gr.update(choices=sorted({d.source for d in self.qa.documents() if d.source}, key=str.casefold))
+
     def respond(self, question: str, history: list[dict[str, Any]], refs: list[Ref | None], top_k: float,
-                threshold: float) -> tuple[Any, ...]:
+                threshold: float, since: str = "", until: str = "",
+                sources: list[str] | None = None) -> tuple[Any, ...]:
         question = (question or "").strip()
         if not question:
             gr.Warning("Type a question first.")
             return gr.skip(), gr.skip(), gr.skip(), gr.skip()
         try:
+            where = doc_filter(since, until, sources)
             ans: Answer = self.qa.ask(question, top_k=max(1, min(MAX_TOP_K, int(top_k))),
-                                      threshold=chosen_threshold(threshold, self.default_threshold))
-        except ValueError as e:  # EmptyQuestion
+                                      threshold=chosen_threshold(threshold, self.default_threshold), where=where)
+        except ValueError as e:  # EmptyQuestion, or a filter day not written YYYY-MM-DD
             gr.Warning(str(e))
             return gr.skip(), gr.skip(), gr.skip(), gr.skip()
         msgs = answer_messages(ans, self.lookup)
@@ -220,9 +243,10 @@ class Handlers:
         return "", history, refs, passages_html(ans)
 
     def respond_example(self, history: list[dict[str, Any]], refs: list[Ref | None], top_k: float,
-                        threshold: float, evt: gr.SelectData) -> tuple[Any, ...]:
+                        threshold: float, since: str, until: str, sources: list[str] | None,
+                        evt: gr.SelectData) -> tuple[Any, ...]:
         text = evt.value.get("text", "") if isinstance(evt.value, dict) else str(evt.value or "")
-        return self.respond(text, history, refs, top_k, threshold)
+        return self.respond(text, history, refs, top_k, threshold, since, until, sources)
 
     def open_ref(self, ref: Ref | None) -> Any:
         if ref is None:
@@ -369,6 +393,9 @@ class Widgets:
     changes: Any
     top_k: Any
     threshold: Any
+    since: Any
+    until: Any
+    sources: Any
     passages: Any
     article: Any
     admin: AdminWidgets | None
@@ -445,7 +472,13 @@ def _library_tab(default_threshold: float, read_only: bool) -> tuple[Any, ...]:
         top_k = gr.Slider(1, MAX_TOP_K, value=DEFAULT_TOP_K, step=1, label="Passages (top-k)", elem_id="rag-topk")
         threshold = gr.Slider(0.0, 1.0, value=default_threshold, step=0.001,
                               label="Answer threshold (abstain below)", elem_id="rag-threshold")
-    return library, admin, changes, top_k, threshold
+    with gr.Row():
+        since = gr.Textbox(label="Published from (YYYY-MM-DD)", placeholder="any day", elem_id="rag-since",
+                           max_length=10)
+        until = gr.Textbox(label="Published until (YYYY-MM-DD)", placeholder="any day", elem_id="rag-until",
+                           max_length=10)
+        sources = gr.Dropdown(label="Sources", choices=[], value=[], multiselect=True, elem_id="rag-sources")
+    return library, admin, changes, top_k, threshold, (since, until, sources)
 
 
 def _layout(title: str, examples: list[str], default_threshold: float, read_only: bool) -> Widgets:
@@ -458,27 +491,30 @@ def _layout(title: str, examples: list[str], default_threshold: float, read_only
             with gr.Tab("Chat", id="chat"):
                 chatbot, question, ask_btn = _chat_tab(examples)
             with gr.Tab("Library", id="library"):
-                library, admin, changes, top_k, threshold = _library_tab(default_threshold, read_only)
+                library, admin, changes, top_k, threshold, filters = _library_tab(default_threshold, read_only)
         with gr.Column(scale=2):
             gr.Markdown("#### Retrieved passages")
             passages = gr.HTML(passages_html(None), elem_id="rag-passages", js_on_load=CLICK_JS)
             gr.Markdown("#### Article")
             article = gr.HTML(article_html(None), elem_id="rag-article", js_on_load=ARTICLE_JS)
-    return Widgets(refs, chatbot, question, ask_btn, library, changes, top_k, threshold, passages, article, admin)
+    since, until, sources = filters
+    return Widgets(refs, chatbot, question, ask_btn, library, changes, top_k, threshold, since, until, sources,
+                   passages, article, admin)
 
 
 def _wire(demo: gr.Blocks, w: Widgets, h: Handlers) -> None:
     private: dict[str, Any] = {"api_visibility": "private"}
-    ask_inputs = [w.question, w.chatbot, w.refs, w.top_k, w.threshold]
+    ask_inputs = [w.question, w.chatbot, w.refs, w.top_k, w.threshold, w.since, w.until, w.sources]
     ask_outputs = [w.question, w.chatbot, w.refs, w.passages]
     ask_opts: dict[str, Any] = {"concurrency_id": "ask", "concurrency_limit": ASK_CONCURRENCY, **private}
     w.question.submit(h.respond, ask_inputs, ask_outputs, **ask_opts)
     w.ask_btn.click(h.respond, ask_inputs, ask_outputs, **ask_opts)
-    w.chatbot.example_select(h.respond_example, [w.chatbot, w.refs, w.top_k, w.threshold], ask_outputs, **ask_opts)
+    w.chatbot.example_select(h.respond_example, ask_inputs[1:], ask_outputs, **ask_opts)
     w.chatbot.select(h.open_from_chat, [w.refs], [w.article], **private)
     w.passages.select(h.open_from_panel, None, [w.article], **private)
     w.library.select(h.open_from_panel, None, [w.article], **private)
     w.chatbot.clear(h.clear, None, [w.chatbot, w.refs, w.passages, w.article], **private)
+    demo.load(h.source_choices, None, [w.sources], **private)
     if w.admin is None:  # read-only: no event that changes the library exists at all
         demo.load(h.reader_view, None, [w.library, w.changes], **private)
     else:

@@ -195,15 +195,17 @@ def article_html(doc: Document | None, ref: Ref | None = None) -> str:
 
 
 def library_html(docs: Sequence[Document], chunks: Callable[[str], int]) -> str:
-    """The indexed articles as a table (title, id, date, chunks); a row click opens the article."""
+    """The indexed articles as a table (title, id, date, source, chunks); a row click opens the article."""
     if not docs:
         return '<div class="rag-empty">The index holds no article.</div>'
     rows = "".join(
         f'<tr class="rag-clickable" {Ref(d.doc_id, 0, 0).attrs()}><td>{esc(d.title)}</td>'
-        f'<td><code>{esc(d.doc_id)}</code></td><td>{esc(d.date or "")}</td><td>{chunks(d.doc_id)}</td></tr>'
+        f'<td><code>{esc(d.doc_id)}</code></td><td>{esc(d.date or "")}</td><td>{esc(d.source or "")}</td>'
+        f'<td>{chunks(d.doc_id)}</td></tr>'
         for d in docs
     )
-    return ('<table class="rag-library"><thead><tr><th>Title</th><th>Id</th><th>Date</th><th>Chunks</th></tr>'
+    return ('<table class="rag-library"><thead><tr><th>Title</th><th>Id</th><th>Date</th><th>Source</th>'
+            '<th>Chunks</th></tr>'
             f'</thead><tbody>{rows}</tbody></table>'
             f'<div class="rag-hint">{len(docs)} articles · click a row to read it</div>')
 
