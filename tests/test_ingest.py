@@ -130,6 +130,8 @@ def test_web_page_encoding_is_read_as_a_browser_reads_it() -> None:
     assert "Caf" in decode_html(wrong) and "\ufffd" not in decode_html(wrong)
     with pytest.raises(ValueError, match="binary"):
         decode_html(b"\x89PNG\x00\x00")
+    stray = body.format("").encode("utf-8").replace(b"<body>", b"<body>" + b" " * 2000 + b"\x00")  # as real pages
+    assert text in decode_html(stray) and "\x00" not in decode_html(stray)
 
 
 def codecs_bom(kind: str) -> bytes:
