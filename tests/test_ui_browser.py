@@ -313,3 +313,43 @@ def test_read_only_page_offers_no_change(browser: Browser, server: Server, who: 
         pg.context.close()
     finally:
         app.close()
+
+
+@pytest.mark.parametrize(("width", "height"), [(1400, 900), (390, 844)])
+def test_layout_fills_the_window_and_works_from_the_keyboard(browser: Browser, server: Server, width: int,
+                                                             height: int, tmp_path: Path) -> None:
+    """Wide: the chat fills the window's height, the passages and the article sit readable beside it.
+    Phone: they stack under the chat, nothing is wider than the screen. Both: Enter asks, and the
+    cursor is back in the question box once the answer shows. Screenshots of both are kept."""
+    ctx = browser.new_context(viewport={"width": width, "height": height})
+    pg = ctx.new_page()
+    pg.set_default_timeout(TIMEOUT)
+    try:
+        pg.goto(server.url)
+        box = pg.locator("#rag-question textarea")
+        box.wait_for()
+        box.click()
+        pg.keyboard.type("Which country leads the battalion?")
+        pg.keyboard.press("Enter")  # no mouse from here on
+        pg.locator("#rag-chat .rag-answer, #rag-chat .rag-abstain").first.wait_for()
+        pg.wait_for_function("document.activeElement === document.querySelector('#rag-question textarea')")
+        chat = pg.locator("#rag-chat").bounding_box()
+        passages = pg.locator("#rag-passages").bounding_box()
+        article = pg.locator("#rag-article").bounding_box()
+        assert chat is not None and passages is not None and article is not None
+        assert pg.evaluate("document.documentElement.scrollWidth") <= width + 1  # no sideways scrolling
+        if width >= 1000:
+            assert chat["height"] >= 0.6 * height, chat  # fills the window, not a fixed small box
+            assert passages["x"] >= chat["x"] + chat["width"] - 1 and passages["width"] >= 350, passages
+            assert article["x"] == pytest.approx(passages["x"], abs=2)
+        else:
+            assert chat["width"] >= width - 50, chat  # the screen's width, less a thin margin
+            assert passages["y"] >= chat["y"] + chat["height"] - 1, (chat, passages)  # under the chat
+            assert passages["width"] >= width - 50
+        shot = tmp_path / f"rag-chat-{width}.png"
+        pg.screenshot(path=str(shot), full_page=True)
+        assert shot.stat().st_size > 10_000
+        if os.environ.get("RAG_UPDATE_SCREENSHOT"):
+            pg.screenshot(path=str(ROOT / "docs" / f"screenshot-chat-{width}px.png"), full_page=width < 1000)
+    finally:
+        ctx.close()

@@ -42,6 +42,9 @@ EXAMPLES = [
     "Who won the 2010 World Cup?",
 ]
 DEFAULT_TOP_K = 5
+CHAT_HEIGHT = "calc(100vh - 230px)"  # the chat fills the window below the title and above the question box
+# After an answer, the cursor goes back to the question box (keyboard-only use: type, Enter, read, type).
+FOCUS_QUESTION_JS = "() => { document.querySelector('#rag-question textarea')?.focus(); }"
 MAX_TOP_K = 20
 ASK_CONCURRENCY = 2  # the questions are CPU-bound: one per core
 MAX_QUEUE = 64
@@ -88,7 +91,8 @@ CSS = """
 .rag-badge { background: #fde047; border-radius: 6px; padding: 0 6px; font-size: .75em; margin-left: 4px; }
 .rag-panel-head { margin-bottom: 8px; font-size: .9em; }
 .rag-empty { opacity: .7; font-style: italic; padding: 8px; }
-.rag-article-text { white-space: pre-wrap; overflow-wrap: anywhere; max-height: 420px; overflow-y: auto;
+.rag-article-text { white-space: pre-wrap; overflow-wrap: anywhere; max-height: calc(100vh - 420px);
+  min-height: 200px; overflow-y: auto;
   line-height: 1.5; padding-right: 6px; }
 .rag-hl { background: #fef9c3; outline: 1px solid #facc15; }
 .rag-article-title { margin: 0 0 4px 0; }
@@ -97,7 +101,15 @@ table.rag-library th, table.rag-library td { text-align: left; padding: 6px 8px;
   border-bottom: 1px solid var(--border-color-primary); overflow-wrap: anywhere; }
 table.rag-library td:last-child, table.rag-library th:last-child { white-space: nowrap; width: 1%; }
 .rag-scroll { max-height: 380px; overflow-y: auto; padding-right: 4px; }
+@media (max-width: 640px) {  /* a phone: the columns stack */
+  .rag-article-text { max-height: 60vh; }
+}
 """
+
+# Outside Gradio's scoping of CSS (it prefixes every rule with its container): on a phone, the page's
+# 32 px side padding would take a sixth of the screen from the text.
+HEAD = ("<style>@media (max-width: 640px) { .gradio-container .main.app { padding-left: 6px !important;"
+        " padding-right: 6px !important; } }</style>")
 
 # System fonts only: the default theme would fetch web fonts from an outside host.
 THEME = gr.themes.Soft(
@@ -422,11 +434,11 @@ class AdminWidgets:
 
 def _chat_tab(examples: list[str]) -> tuple[Any, Any, Any]:
     chatbot = gr.Chatbot(
-        elem_id="rag-chat", height=520, render_markdown=False, sanitize_html=True,
+        elem_id="rag-chat", height=CHAT_HEIGHT, min_height=320, render_markdown=False, sanitize_html=True,
         latex_delimiters=[], feedback_options=None, buttons=["copy"],
         examples=[{"text": q} for q in examples],
         placeholder="<strong>Ask a question about the articles</strong>, or pick an example.",
-        label="Chat",
+        label="Chat", show_label=False,  # a label box would sit over the first message
     )
     with gr.Row():
         question = gr.Textbox(placeholder="Ask a question about the articles…", show_label=False, scale=5,
@@ -507,8 +519,8 @@ def _wire(demo: gr.Blocks, w: Widgets, h: Handlers) -> None:
     ask_inputs = [w.question, w.chatbot, w.refs, w.top_k, w.threshold, w.since, w.until, w.sources]
     ask_outputs = [w.question, w.chatbot, w.refs, w.passages]
     ask_opts: dict[str, Any] = {"concurrency_id": "ask", "concurrency_limit": ASK_CONCURRENCY, **private}
-    w.question.submit(h.respond, ask_inputs, ask_outputs, **ask_opts)
-    w.ask_btn.click(h.respond, ask_inputs, ask_outputs, **ask_opts)
+    w.question.submit(h.respond, ask_inputs, ask_outputs, **ask_opts).then(None, js=FOCUS_QUESTION_JS, **private)
+    w.ask_btn.click(h.respond, ask_inputs, ask_outputs, **ask_opts).then(None, js=FOCUS_QUESTION_JS, **private)
     w.chatbot.example_select(h.respond_example, ask_inputs[1:], ask_outputs, **ask_opts)
     w.chatbot.select(h.open_from_chat, [w.refs], [w.article], **private)
     w.passages.select(h.open_from_panel, None, [w.article], **private)
@@ -587,7 +599,7 @@ def launch(app: gr.Blocks, host: str = "127.0.0.1", port: int = 7860,
         server_name=host, server_port=port, auth=auth, share=False, inbrowser=False, quiet=not block,
         prevent_thread_lock=not block, max_file_size=MAX_UPLOAD_BYTES, footer_links=["api", "settings"],
         ssr_mode=False, mcp_server=False, enable_monitoring=False, run_history=False, show_error=True,
-        theme=THEME, css=CSS,
+        theme=THEME, css=CSS, head=HEAD,
     )
     return str(url)
 
