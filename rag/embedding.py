@@ -226,16 +226,11 @@ class OnnxQueryEncoder:
             session = ort.InferenceSession(
                 str(self.folder / self.meta["onnx"]["name"]), opts, providers=["CPUExecutionProvider"]
             )
-        except Exception:
+        finally:
             if checker.ident is not None:
                 checker.join()
             if damage:  # a damaged file is reported as such, not as whatever it broke
                 raise damage[0] from None
-            raise
-        if checker.ident is not None:
-            checker.join()
-        if damage:
-            raise damage[0]
         return session, tok
 
     def preload(self) -> None:
