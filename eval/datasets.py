@@ -1,7 +1,9 @@
 """Question sets: our JSONL format and SQuAD v1.1/v2.0 JSON, plus reproducible sampling.
 
 JSONL: one object a line, ``{"id", "question", "answers", "doc_id", "answerable"}``; ``doc_id`` is the
-gold document (a corpus file name without its extension) or null.
+gold document (a corpus file name without its extension) or null. A dialogue set has ``"turns": [{"question",
+"answers"}, ...]`` in place of ``question`` and ``answers``: the last turn is the one scored, and the earlier
+turns' questions become its ``history`` (asked first, in order, when the evaluation uses the history).
 
 SQuAD: every paragraph becomes one document ``{"id": "<article>-<paragraph>", "title", "text"}``
 (zero-padded indices, so ids are stable for a given file); a question's gold document is its
@@ -15,7 +17,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
@@ -36,6 +38,20 @@ class Question(BaseModel):
     answers: list[str]
     doc_id: str | None = None
     answerable: bool = True
+    history: list[str] = []  # a dialogue's earlier questions, oldest first
+
+    @model_validator(mode="before")
+    @classmethod
+    def _dialogue(cls, data: Any) -> Any:
+        """A dialogue record: its last turn is the question, the earlier ones its history."""
+        if isinstance(data, dict) and "turns" in data:
+            turns = data["turns"]
+            if not isinstance(turns, list) or not turns or not all(isinstance(t, dict) for t in turns):
+                raise ValueError("turns must be a non-empty list of {question, answers}")
+            data = {k: v for k, v in data.items() if k != "turns"}
+            data.update(question=turns[-1].get("question", ""), answers=turns[-1].get("answers", []),
+                        history=[t.get("question", "") for t in turns[:-1]])
+        return data
 
     @model_validator(mode="after")
     def _check(self) -> Question:

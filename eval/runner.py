@@ -36,7 +36,7 @@ class AssistantLike(Protocol):
     """The part of ``rag.Assistant`` the evaluation uses."""
 
     def ask(self, question: str, top_k: int = 5, doc_ids: list[str] | None = None,
-            threshold: float | None = None) -> Any: ...
+            threshold: float | None = None, history: Sequence[Any] = ()) -> Any: ...
 
     def retrieve(self, question: str, k: int = 10, doc_ids: list[str] | None = None) -> list[Any]: ...
 
@@ -84,8 +84,11 @@ def select_articles(ds: Dataset, articles: Sequence[str] | None) -> list[Questio
 
 
 def evaluate_question(qa: AssistantLike, q: Question, mode: str, top_k: int,
-                      threshold: float | None = None) -> dict[str, Any]:
-    """Ask one question and score it: the per-question record of the report."""
+                      threshold: float | None = None, use_history: bool = True) -> dict[str, Any]:
+    """Ask one question and score it: the per-question record of the report.
+
+    A dialogue's earlier questions (``q.history``) are asked first, each with the answers before it, and
+    the last is asked with them all (``use_history=False``: the last question alone)."""
     rec: dict[str, Any] = {"id": q.id, "question": q.question, "prediction": None, "answers": list(q.answers),
                            "em": 0, "f1": 0.0, "retrieved_doc_ids": [], "score": 0.0, "confidence": None,
                            "candidates": [], "doc_id": q.doc_id,
@@ -95,9 +98,20 @@ def evaluate_question(qa: AssistantLike, q: Question, mode: str, top_k: int,
     try:
         retrieved = dedupe(p.doc_id for p in qa.retrieve(q.question, k=RETRIEVAL_K))
         restrict = [q.doc_id] if mode == "gold" and q.doc_id is not None else None
+        history: list[Any] = []
+        if use_history and q.history:
+            for earlier in q.history:
+                history.append(qa.ask(earlier, top_k=top_k, doc_ids=restrict, threshold=threshold,
+                                      history=list(history)))
+            rec["history"] = [{"question": h.question, "resolved": getattr(h, "resolved_question", None),
+                               "prediction": h.text} for h in history]
         t0 = time.perf_counter()
-        ans = qa.ask(q.question, top_k=top_k, doc_ids=restrict, threshold=threshold)
+        if history:
+            ans = qa.ask(q.question, top_k=top_k, doc_ids=restrict, threshold=threshold, history=history)
+        else:
+            ans = qa.ask(q.question, top_k=top_k, doc_ids=restrict, threshold=threshold)
         rec["latency_ms"] = (time.perf_counter() - t0) * 1000.0
+        rec["resolved_question"] = getattr(ans, "resolved_question", None)
     except Exception as e:  # one failing question must not sink a long run; it is reported
         log.exception("question %s failed", q.id)
         rec["error"] = f"{type(e).__name__}: {e}"
@@ -139,13 +153,13 @@ def write_json_atomic(data: dict[str, Any], path: Path) -> None:
 
 
 def ask_all(assistant: AssistantLike, questions: Sequence[Question], mode: str, top_k: int,
-            threshold: float | None, desc: str, progress: bool) -> list[dict[str, Any]]:
+            threshold: float | None, desc: str, progress: bool, use_history: bool = True) -> list[dict[str, Any]]:
     """Every question asked and scored, with a progress bar showing the running EM and F1."""
     records: list[dict[str, Any]] = []
     bar = tqdm(questions, desc=desc, unit="q", disable=not progress, dynamic_ncols=True)
     em_sum = f1_sum = 0.0
     for q in bar:
-        rec = evaluate_question(assistant, q, mode, top_k, threshold)
+        rec = evaluate_question(assistant, q, mode, top_k, threshold, use_history)
         records.append(rec)
         em_sum, f1_sum = em_sum + rec["em"], f1_sum + rec["f1"]
         bar.set_postfix(EM=f"{100 * em_sum / len(records):.1f}", F1=f"{100 * f1_sum / len(records):.1f}",
@@ -170,13 +184,15 @@ def run(
     write_report: bool = True,
     articles: Sequence[str] | None = None,
     threshold: float | None = None,
+    use_history: bool = True,
 ) -> dict[str, Any]:
     """Evaluate ``dataset`` and return the report dict (also written to ``out`` and a Markdown beside it).
 
     ``assistant`` replaces the built one (tests); otherwise the corpus is indexed into ``index_dir``
     (default: a cache folder keyed by the corpus) and opened with ``reader``. ``articles`` keeps only the
     questions about those articles (SQuAD titles, or document ids of a JSONL set); the corpus stays whole.
-    ``threshold`` overrides the answerer's (0: always answer with the best candidate).
+    ``threshold`` overrides the answerer's (0: always answer with the best candidate). A dialogue set's
+    last turns are asked after their history unless ``use_history`` is False.
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
@@ -188,7 +204,8 @@ def run(
                                                Path(index_dir) if index_dir else None)
         assistant = build_assistant(corpus_dir, index_path, reader)
     started = time.perf_counter()
-    records = ask_all(assistant, questions, mode, top_k, threshold, f"eval {ds.name} ({mode})", progress)
+    records = ask_all(assistant, questions, mode, top_k, threshold, f"eval {ds.name} ({mode})", progress,
+                      use_history)
     errors = [r for r in records if "error" in r]
     out = (Path(out) if out else default_out(ds, mode, limit, seed)) if write_report else None
     report: dict[str, Any] = {
@@ -198,6 +215,7 @@ def run(
             "questions_total": len(ds.questions), "articles": list(articles) if articles else None,
             "limit": limit, "seed": seed, "mode": mode,
             "top_k": top_k, "retrieval_k": RETRIEVAL_K, "reader": reader, "threshold": threshold,
+            "history": use_history if any(q.history for q in questions) else None,
             "corpus": str(corpus_dir) if corpus_dir else None,
             "index": str(index_path) if index_path else None,
             "out": str(out) if out else None,

@@ -4,15 +4,15 @@ from typing import TYPE_CHECKING
 
 from rag.changes import Change
 from rag.reader import normalize_answer
-from rag.schema import Answer, Chunk, Citation, Document, Passage, Span
+from rag.schema import Answer, Candidate, Chunk, Citation, Document, Passage, Span, Turn
 from rag.trash import TrashEntry
 
 if TYPE_CHECKING:  # for type checkers only: at run time these are imported lazily below
     from rag.assistant import Assistant
     from rag.retriever import DocFilter
 
-__all__ = ["Answer", "Assistant", "Change", "Chunk", "Citation", "DocFilter", "Document", "Passage", "Span",
-           "TrashEntry", "normalize_answer"]
+__all__ = ["Answer", "Assistant", "Candidate", "Change", "Chunk", "Citation", "DocFilter", "Document", "Passage",
+           "Span", "TrashEntry", "Turn", "normalize_answer"]
 
 
 def __getattr__(name: str) -> object:

@@ -10,7 +10,9 @@ from the reader's ``reader_config.json`` and can be overridden per call. ``SpanA
    (``exp(sentence_weight * (share - best share))``);
 3. ``decide`` answers with the best span when it scores at least ``threshold`` and
    ``best / (best + no_answer)`` reaches ``answer_ratio`` (threshold 0 never abstains);
-4. the answer is the span, and the quote is the whole sentence (or sentences) of the article holding it.
+4. the answer is the span, and the quote is the whole sentence (or sentences) of the article holding it;
+5. when it does not answer, the best candidates still come back, and ``Answer.status`` says "unsure" when
+   the best of them reaches ``unsure_threshold`` (else "unanswered": nothing came close).
 
 ``Answer.score`` is the ranking score of step 2 (not a probability). ``Answer.confidence`` is the
 estimated probability that the answer is exactly right, from a monotone table fitted on the tuning
@@ -23,9 +25,7 @@ from __future__ import annotations
 
 import json
 import math
-import re
-from collections.abc import Callable, Mapping
-from functools import lru_cache
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -34,7 +34,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from rag.chunking import split_sentences
 from rag.reader import READER_CONFIG, SpanReader
-from rag.schema import Answer, Candidate, Citation, Document, Passage, Span
+from rag.schema import Answer, Candidate, Citation, Document, Passage, Span, Status
+from rag.words import content_stems
 
 # How strongly a reader span is scaled by its sentence's share of the question's words, relative to the
 # best sentence of the retrieved passages (``exp(weight * (share - best share))``); the reader's config
@@ -56,6 +57,10 @@ class AnswerSettings(BaseModel):
                                   description="beta of the retrieval weight exp(beta * (cos - best))")
     sentence_weight: float = Field(default=SENTENCE_WEIGHT, ge=0.0, description="w of exp(w * (share - best share))")
     candidates: int = Field(default=3, ge=0, description="distinct candidate answers returned with each answer")
+    unsure_threshold: float | None = Field(
+        default=None, ge=0.0, description="when the rule does not answer, a best candidate scoring at least this "
+                                          "makes the answer 'unsure' (candidates shown) rather than 'unanswered'; "
+                                          "None: never unsure")
     confidence: tuple[tuple[float, float], ...] = Field(
         default=(), description="(score, P(exact)) knots, increasing, fitted on the tuning articles; "
                                 "empty: uncalibrated")
@@ -79,6 +84,15 @@ class AnswerSettings(BaseModel):
         if self.threshold <= 0:
             return True
         return best >= self.threshold and answer_ratio(best, no_answer) >= self.answer_ratio
+
+    def status_of(self, answered: bool, best: float) -> Status:
+        """The answer's state: answered by the rule; else unsure when the best candidate reaches
+        ``unsure_threshold``; else unanswered (nothing came close)."""
+        if answered:
+            return "answered"
+        if self.unsure_threshold is not None and best >= self.unsure_threshold:
+            return "unsure"
+        return "unanswered"
 
     def confidence_of(self, score: float) -> float | None:
         """The calibrated probability that an answer with this ranking score is exactly right, or None."""
@@ -139,8 +153,10 @@ def answer_from_spans(question: str, spans: list[Span], no_answer_score: float, 
     candidates = [candidate(documents[sp.doc_id], sp.start, sp.end, sp.score, sp.chunk_id, settings)
                   for sp in spans[: settings.candidates]]
     if not spans or not settings.accepts(spans[0].score, no_answer_score):
-        return Answer(question=question, text=None, score=float(np.clip(spans[0].score, 0, 1)) if spans else 0.0,
-                      citations=[], passages=passages, answerer="reader", candidates=candidates)
+        best_score = float(np.clip(spans[0].score, 0, 1)) if spans else 0.0
+        return Answer(question=question, text=None, score=best_score, citations=[], passages=passages,
+                      answerer="reader", candidates=candidates,
+                      status=settings.status_of(False, best_score) if spans else "unanswered")
     best = spans[0]
     doc = documents[best.doc_id]
     if doc.text[best.start : best.end] != best.text:
@@ -159,7 +175,7 @@ def answer_from_spans(question: str, spans: list[Span], no_answer_score: float, 
             citations.append(other)
     score = float(np.clip(best.score, 0.0, 1.0))
     return Answer(question=question, text=best.text, score=score, confidence=settings.confidence_of(score),
-                  citations=citations, passages=passages, answerer="reader", candidates=candidates)
+                  citations=citations, passages=passages, answerer="reader", candidates=candidates, status="answered")
 
 
 def candidate(doc: Document, start: int, end: int, score: float, chunk_id: int | None,
@@ -234,26 +250,3 @@ def rerank_by_sentence(question: str, spans: list[Span], passages: list[Passage]
         out.append(sp.model_copy(update={"score": sp.score * w}))
     out.sort(key=lambda sp: -sp.score)
     return out
-
-
-# ---- words ---------------------------------------------------------------------------------------
-
-_STOP = frozenset(
-    """a an the of in on at to for from by with about as and or but is are was were be been being do does did
-    has have had what which who whom whose when where why how many much that this these those it its
-    their there than then into over under up down out not no yes can could would should will shall may might
-    must say said says according""".split()
-)
-@lru_cache(maxsize=1)
-def _stemmer() -> Callable[[str], str]:
-    import Stemmer
-
-    st = Stemmer.Stemmer("english")
-    return st.stemWord
-
-
-def content_stems(text: str) -> set[str]:
-    stem = _stemmer()
-    return {stem(w) for w in re.findall(r"[a-z0-9]+", text.lower()) if w not in _STOP and len(w) > 1}
-
-

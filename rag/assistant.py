@@ -21,10 +21,11 @@ from rag.answer import Answerer, AnswerSettings, SpanAnswerer
 from rag.changes import Change, recent_changes, record_change, record_indexing
 from rag.embedding import Embedder, TextEmbedder
 from rag.errors import EmptyQuestion, UnknownDocument
+from rag.followup import resolve
 from rag.indexer import IndexReport, Progress, add_files, check_compatible, index_lock, update_index
 from rag.reader import ReaderUnavailable
 from rag.retriever import DocFilter, Retriever
-from rag.schema import Answer, Document, Passage, Span
+from rag.schema import Answer, Document, Passage, Span, Turn
 from rag.sentence_answer import SentenceAnswerer
 from rag.store import ChunkingConfig, IndexStore
 from rag.trash import Trash, TrashEntry
@@ -320,22 +321,30 @@ class Assistant:
 
     def ask(self, question: str, top_k: int | None = None, doc_ids: list[str] | None = None,
             threshold: float | None = None, settings: AnswerSettings | None = None,
-            where: DocFilter | None = None) -> Answer:
+            where: DocFilter | None = None, history: Sequence[Turn | Answer] = ()) -> Answer:
         """A short verbatim answer with citations, or ``text=None`` when the articles do not say.
 
         ``settings`` replaces the answering rule (default: ``self.settings``); ``top_k`` and ``threshold``
         override single values of it (threshold 0 never abstains: the best candidate is returned).
         ``doc_ids`` and ``where`` (publication dates, sources) limit the articles it answers from.
+        ``history`` is the conversation so far (earlier turns or their answers, oldest first): a follow-up
+        question is resolved against its last turn (``rag.followup``), and ``Answer.resolved_question``
+        says how it was read.
         """
         q, notice = clean_question(question)
+        turns = [h if isinstance(h, Turn) else Turn.of(h) for h in history]
+        res = resolve(q, turns)
         s = (settings or self.settings).override(top_k=top_k, threshold=threshold)
         snap = self._snap
         scope = _scope(snap.store.documents, doc_ids, where)
         if scope == [] and where is not None and where.active:
             notice = "; ".join(x for x in (notice, "no article matches the date or source filter") if x)
-        qvec = self.embedder.encode_query(q)
-        passages = snap.retriever.retrieve(q, k=s.top_k, doc_ids=scope, query_vector=qvec)
-        ans = self.answerer.answer(q, passages, snap.store.documents, s, qvec)
+        qvec = self.embedder.encode_query(res.search)
+        passages = snap.retriever.retrieve(res.search, k=s.top_k, doc_ids=scope, query_vector=qvec)
+        ans = self.answerer.answer(res.question, passages, snap.store.documents, s, qvec)
+        update: dict[str, object] = {"question": q}
+        if res.rule:  # read as a follow-up (the words may be the same: then only retrieval used the history)
+            update["resolved_question"] = res.question
         if notice:
-            ans = ans.model_copy(update={"notice": notice})
-        return ans
+            update["notice"] = notice
+        return ans.model_copy(update=update)

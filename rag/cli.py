@@ -152,6 +152,9 @@ def eval_cmd(
     reader: Annotated[str, typer.Option(help="'default', 'sentence', or a QA checkpoint path / hub id.")] = "default",
     threshold: Annotated[float | None, typer.Option(
         help="Answer threshold instead of the answerer's own (0: always answer).")] = None,
+    history: Annotated[bool, typer.Option(
+        "--history/--no-history",
+        help="Dialogue sets: ask each dialogue's earlier turns first (--no-history: the last turn alone).")] = True,
     compare: Annotated[tuple[Path, Path] | None, typer.Option(help="OLD.json NEW.json: print the deltas.")] = None,
 ) -> None:
     """Evaluate on a question set (EM/F1, abstention, retrieval, citations, latency) or compare two reports."""
@@ -176,7 +179,7 @@ def eval_cmd(
             chosen = (chosen or []) + parts[split]
         report = run(dataset, corpus=corpus, index_dir=index_dir, limit=limit, seed=seed, mode=mode, out=out,
                      progress=sys.stderr.isatty(), top_k=top_k, reader=reader, threshold=threshold,
-                     articles=chosen)
+                     articles=chosen, use_history=history)
     except (RagError, FileNotFoundError, ValueError) as e:
         _fail_with(e)
     from eval.report import SUMMARY_KEYS, fmt

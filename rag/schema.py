@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class Document(BaseModel):
@@ -92,8 +92,16 @@ class Candidate(BaseModel):
     citation: Citation
 
 
+Status = Literal["answered", "unsure", "unanswered"]
+
+
 class Answer(BaseModel):
-    """What ``Assistant.ask`` returns; ``text is None`` means the articles do not say."""
+    """What ``Assistant.ask`` returns; ``text is None`` means the articles do not say.
+
+    ``status`` is one of three honest states: "answered" (``text`` holds the answer); "unsure" (no answer
+    by the rule, but the best ``candidates`` came close: shown as such, not as an answer); "unanswered"
+    (nothing came close).
+    """
 
     question: str
     text: str | None
@@ -106,3 +114,31 @@ class Answer(BaseModel):
     # when it did): what an unsure assistant can still show
     candidates: list[Candidate] = Field(default_factory=list)
     notice: str | None = None  # e.g. "question truncated to 2,000 characters"
+    status: Status = "unanswered"  # "answered" whenever ``text`` is set (see the validator)
+    # the question as resolved against the conversation (``rag.followup``) when it was read as a follow-up
+    # (its words may equal ``question``'s: then only retrieval used the previous turn); None: it stood alone
+    resolved_question: str | None = None
+
+    @model_validator(mode="after")
+    def _status_matches_text(self) -> Answer:
+        """An answer with text is "answered" (so callers need not say it); one without cannot be."""
+        if self.text is not None:
+            object.__setattr__(self, "status", "answered")
+        elif self.status == "answered":
+            raise ValueError("an answer without text cannot have status 'answered'")
+        return self
+
+
+class Turn(BaseModel):
+    """One earlier turn of a conversation, as ``ask(history=...)`` takes it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    question: str  # as asked
+    resolved: str | None = None  # as resolved against the turn before it (None: as asked)
+    answer: str | None = None  # the answer given (None: none)
+
+    @classmethod
+    def of(cls, answer: Answer) -> Turn:
+        """The turn an ``Answer`` records."""
+        return cls(question=answer.question, resolved=answer.resolved_question, answer=answer.text)

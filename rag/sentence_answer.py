@@ -17,10 +17,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rag.answer import AnswerSettings, candidate, content_stems, question_share
+from rag.answer import AnswerSettings, candidate, question_share
 from rag.chunking import split_sentences
 from rag.embedding import TextEmbedder
 from rag.schema import Answer, Candidate, Document, Passage
+from rag.words import content_stems
 
 SENTENCE_THRESHOLD = 0.40  # tuned on eval/seeds.jsonl with eval/tune_threshold.py; see README
 # Its rule: answer when the best sentence scores at least the threshold (no ratio, no passage or sentence weight).

@@ -6,6 +6,13 @@ training file untouched, and no earlier reader saw that file at all, so question
 untouched articles are fair to every reader. Each question is read with its gold paragraph and scored
 always answering (best span, official SQuAD EM/F1): the extraction skill the decision rule builds on.
 
+With ``--negatives`` each question is also read with a hard negative: the paragraph of its article that
+shares most words with it and holds no gold answer (what retrieval hands the reader when the answer is
+elsewhere). Reported per reader: ``abstain_neg`` (abstentions on the negatives at the reader's own
+rule, ``reader_config.json``), ``answer_pos_em`` (EM on the gold paragraphs at that rule, abstaining
+counts as wrong) and ``auc``: how well ``best / (best + no_answer)`` separates gold paragraphs from
+negatives (threshold-free: 0.5 is chance, 1 perfect).
+
     python -m rag_train.compare --run ~/runs/reader2 rag/models/reader-minilm ~/old-reader --sample 1000
 """
 
@@ -19,10 +26,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from eval import squad
+from rag.answer import AnswerSettings, answer_ratio
 from rag.reader import SpanReader
 from rag.schema import Passage
-from rag_train.reader import QAExample, load_squad, recorded_config, recorded_meta, sampled_titles
+from rag_train.reader import QAExample, hard_negatives, load_squad, recorded_config, recorded_meta, sampled_titles
 
 SQUAD_TRAIN = "../shared/data/qa-train/squad_v1.1_train_explorer.json.gz"
 
@@ -50,6 +60,52 @@ def unseen_questions(run: Path, n: int, seed: int = 0) -> list[QAExample]:
     return sorted(rng.sample(pool, min(n, len(pool))), key=lambda e: e.qid)
 
 
+def unseen_negatives(examples: list[QAExample]) -> list[QAExample]:
+    """One hard negative per question of ``examples`` (from its own article), where its article has one."""
+    titles = {e.title for e in examples}
+    article = [e for e in load_squad(SQUAD_TRAIN) if e.title in titles]
+    wanted = {e.qid for e in examples}
+    return [n for n in hard_negatives(article, 1) if n.qid.rsplit("-neg", 1)[0] in wanted]
+
+
+def _read(reader: SpanReader, ex: QAExample) -> tuple[str, float, float]:
+    passage = Passage(chunk_id=0, doc_id=ex.title, title=ex.title, start=0, end=len(ex.context),
+                      text=ex.context, score=1.0)
+    spans, no_answer = reader.read(ex.question, [passage], top_n=1)
+    return (spans[0].text, spans[0].score, no_answer) if spans else ("", 0.0, no_answer)
+
+
+def auc(positive: list[float], negative: list[float]) -> float:
+    """P(a positive scores above a negative), ties counting half (the ROC AUC)."""
+    pos, neg = np.asarray(positive), np.asarray(negative)
+    if not len(pos) or not len(neg):
+        return float("nan")
+    greater = (pos[:, None] > neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum()
+    return float(greater / (len(pos) * len(neg)))
+
+
+def abstention_scores(folder: str, examples: list[QAExample], negatives: list[QAExample]) -> dict[str, float]:
+    """The reader's own rule on gold paragraphs and hard negatives (see the module docstring)."""
+    reader = SpanReader.load(folder)
+    settings = AnswerSettings.from_reader_config(reader.folder)
+    preds: dict[str, str | None] = {}
+    pos, neg = [], []
+    for ex in examples:
+        text, best, no_answer = _read(reader, ex)
+        preds[ex.qid] = text if settings.accepts(best, no_answer) else ""
+        pos.append(answer_ratio(best, no_answer))
+    abstained = 0
+    for ex in negatives:
+        _, best, no_answer = _read(reader, ex)
+        abstained += not settings.accepts(best, no_answer)
+        neg.append(answer_ratio(best, no_answer))
+    at_rule = squad.summarize(preds, examples)
+    abstain = round(100.0 * abstained / max(1, len(negatives)), 2)
+    return {"answer_pos_em": at_rule["HasAns_exact"], "abstain_neg": abstain,
+            "auc": round(auc(pos, neg), 4), "negatives": len(negatives),
+            "threshold": settings.threshold, "answer_ratio": settings.answer_ratio}
+
+
 def span_scores(folder: str, examples: list[QAExample]) -> dict[str, float]:
     """Best span always taken, gold paragraph given: EM and F1 (percent) and seconds."""
     reader = SpanReader.load(folder)
@@ -71,11 +127,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--run", type=Path, required=True, help="the new reader's run folder (its unseen articles)")
     ap.add_argument("--sample", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--negatives", action="store_true", help="also score abstention on hard negatives")
     args = ap.parse_args(argv)
     examples = unseen_questions(args.run, args.sample, args.seed)
+    negatives = unseen_negatives(examples) if args.negatives else []
     scores: dict[str, dict[str, float]] = {}
     for folder in args.readers:
         scores[folder] = span_scores(folder, examples)
+        if args.negatives:
+            scores[folder].update(abstention_scores(folder, examples, negatives))
         print(folder, scores[folder], file=sys.stderr)
     out = {"questions": len(examples), "articles": len({e.title for e in examples}), "readers": scores}
     print(json.dumps(out, indent=1))

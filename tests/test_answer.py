@@ -126,3 +126,16 @@ def test_candidates_are_distinct_ordered_and_exact_whether_or_not_answered() -> 
             assert TEXT[cit.answer_start : cit.answer_end] == c.text  # type: ignore[misc]
     assert answer_from_spans("q", spans, 0.05, passages, {"d": DOC},
                              AnswerSettings(threshold=0.2, candidates=0)).candidates == []
+
+
+def test_three_states_follow_the_rule_and_the_unsure_band() -> None:
+    passages = [Passage(chunk_id=0, doc_id="d", title=DOC.title, start=0, end=len(TEXT), text=TEXT, score=1.0)]
+    spans = [_span("Gen. John Craddock", 0.3), _span("Budapest", 0.1)]
+    band = AnswerSettings(threshold=0.5, unsure_threshold=0.25)
+    assert answer_from_spans("q", spans, 0.05, passages, {"d": DOC}, band.override(threshold=0.2)).status == "answered"
+    assert answer_from_spans("q", spans, 0.05, passages, {"d": DOC}, band).status == "unsure"
+    low = answer_from_spans("q", spans, 0.05, passages, {"d": DOC}, band.override(unsure_threshold=0.4))
+    assert low.status == "unanswered" and low.candidates  # the candidates are still there for the API
+    no_band = answer_from_spans("q", spans, 0.05, passages, {"d": DOC}, AnswerSettings(threshold=0.5))
+    assert no_band.status == "unanswered"
+    assert answer_from_spans("q", [], 1.0, passages, {"d": DOC}, band).status == "unanswered"

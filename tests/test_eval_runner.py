@@ -203,3 +203,45 @@ def test_cli_compare(dataset: Path, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "exact_match" in result.output and "+0.0" in result.output
     assert CliRunner().invoke(app, ["eval"]).exit_code == 1
+
+
+class DialogueAssistant(FakeAssistant):
+    """Answers the follow-up only when it is asked with its history; records what history it got."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.histories: list[list[str]] = []
+
+    def ask(self, question: str, top_k: int = 5, doc_ids: list[str] | None = None,
+            threshold: float | None = None, history: Any = ()) -> Answer:
+        self.histories.append([h.question for h in history])
+        if question == "How many does it have?":
+            if not history:
+                return Answer(question=question, text=None, score=0.0)
+            question = "How many troops does the force have?"
+        return super().ask(question, top_k, doc_ids, threshold)
+
+
+def test_dialogue_sets_ask_the_history_first(tmp_path: Path) -> None:
+    path = tmp_path / "dialogues.jsonl"
+    path.write_text(json.dumps({"id": "d1", "doc_id": "nato", "answerable": True, "turns": [
+        {"question": "Who commands the force?", "answers": []},
+        {"question": "How many does it have?", "answers": ["4,000 troops"]}]}) + "\n", encoding="utf-8")
+    ds = load_dataset(path)
+    assert ds.questions[0].question == "How many does it have?"
+    assert ds.questions[0].history == ["Who commands the force?"]
+    fake = DialogueAssistant()
+    with_history = run(path, progress=False, assistant=fake, write_report=False)
+    assert fake.histories == [[], ["Who commands the force?"]]
+    assert with_history["exact_match"] == 100.0
+    assert with_history["predictions"][0]["history"][0]["question"] == "Who commands the force?"
+    alone = run(path, progress=False, assistant=DialogueAssistant(), write_report=False, use_history=False)
+    assert alone["exact_match"] == 0.0
+    assert alone["meta"]["history"] is False
+
+
+def test_a_dialogue_without_turns_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "bad.jsonl"
+    path.write_text(json.dumps({"id": "d1", "turns": []}) + "\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="bad.jsonl:1"):
+        load_dataset(path)

@@ -174,3 +174,19 @@ def test_read_is_what_ask_decides_on(qa_reader: Assistant, qa: Assistant) -> Non
     assert qa_reader.ask(question, threshold=0.0).text == spans[0].text
     with pytest.raises(ReaderUnavailable):
         qa.read(question, passages)  # the sentence fallback has no spans
+
+
+def test_a_follow_up_is_read_with_the_previous_turn(qa_reader: Assistant) -> None:
+    """The follow-up rule runs inside ``ask``: the resolved question is recorded and offsets stay exact; a
+    question that stands alone is asked exactly as without history."""
+    first = qa_reader.ask("Who is the supreme allied commander of NATO?")
+    follow = qa_reader.ask("Who did he start talks with?", history=[first])
+    assert follow.question == "Who did he start talks with?"
+    assert follow.resolved_question is not None
+    if first.text is not None and first.text[:1].isupper():
+        assert follow.resolved_question == f"Who did {first.text} start talks with?"
+    check_offsets(qa_reader, follow)
+    alone = "How many US soldiers have been killed in Iraq?"
+    with_history, without = qa_reader.ask(alone, history=[first]), qa_reader.ask(alone)
+    assert with_history.resolved_question is None
+    assert (with_history.text, with_history.score) == (without.text, without.score)

@@ -16,7 +16,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 from gradio_client import Client  # noqa: E402
 from gradio_client.exceptions import AuthenticationError  # noqa: E402
 
-from rag import Answer, Citation, Document, Passage  # noqa: E402
+from rag import Answer, Candidate, Citation, Document, Passage  # noqa: E402
 from tests.ui_server import Server  # noqa: E402
 from ui.render import (  # noqa: E402
     Ref,
@@ -105,6 +105,30 @@ def test_abstention_says_so_and_lists_closest_passages() -> None:
     assert "The articles do not answer this." in msgs[0][0]
     assert len(msgs) == 2 and msgs[1][1] == Ref(doc.doc_id, 0, len(doc.text))
     assert_no_live_markup(msgs[1][0])
+
+
+def test_unsure_shows_the_candidates_with_their_quotes_not_an_answer() -> None:
+    doc = evil_doc()
+    ans = evil_answer(doc)
+    cand = Candidate(text=ans.text or "", score=0.03, citation=ans.citations[0])
+    unsure = Answer(question=ans.question, text=None, score=0.03, citations=[], passages=ans.passages,
+                    answerer="reader", candidates=[cand], status="unsure")
+    msgs = answer_messages(unsure, lambda d: doc)
+    assert "Not sure." in msgs[0][0] and "do not answer" not in msgs[0][0]
+    assert "Answer</span>" not in "".join(m for m, _ in msgs)
+    cite = ans.citations[0]
+    assert msgs[1][1] == Ref(doc.doc_id, cite.quote_start, cite.quote_end, cite.answer_start, cite.answer_end)
+    assert "Candidate 1" in msgs[1][0] and "<mark>" in msgs[1][0] and "score 0.03" in msgs[1][0]
+    assert_no_live_markup(msgs[1][0])
+    nothing = unsure.model_copy(update={"status": "unanswered"})
+    assert "The articles do not answer this." in answer_messages(nothing, lambda d: doc)[0][0]
+
+
+def test_a_follow_up_shows_how_it_was_read() -> None:
+    assert "read as: Who did &lt;b&gt;Dahl&lt;/b&gt; meet?" in question_html("Who did she meet?",
+                                                                            "Who did <b>Dahl</b> meet?")
+    assert "read with the previous question" in question_html("How long is it?", "How long is it?")
+    assert "rag-resolved" not in question_html("How long is the bridge?")
 
 
 def test_panels_escape_and_show_scores() -> None:

@@ -21,7 +21,7 @@ from typing import Any  # noqa: E402
 
 import gradio as gr  # noqa: E402
 
-from rag import Answer, Assistant, DocFilter, Document, TrashEntry  # noqa: E402
+from rag import Answer, Assistant, DocFilter, Document, TrashEntry, Turn  # noqa: E402
 from rag.errors import RagError  # noqa: E402
 from ui.render import (  # noqa: E402
     Ref,
@@ -46,6 +46,7 @@ CHAT_HEIGHT = "calc(100vh - 230px)"  # the chat fills the window below the title
 # After an answer, the cursor goes back to the question box (keyboard-only use: type, Enter, read, type).
 FOCUS_QUESTION_JS = "() => { document.querySelector('#rag-question textarea')?.focus(); }"
 MAX_TOP_K = 20
+MAX_TURNS = 20  # earlier turns a chat session keeps (the follow-up rule reads only the last)
 ASK_CONCURRENCY = 2  # the questions are CPU-bound: one per core
 MAX_QUEUE = 64
 
@@ -82,6 +83,9 @@ CSS = """
 .rag-quote mark, .rag-article mark { background: #fde047; color: inherit; padding: 0 2px; border-radius: 2px;
   font-style: normal; font-weight: 600; }
 .rag-abstain { font-size: 1.05em; }
+.rag-unsure { font-size: 1.05em; }
+.rag-candidate { border-left: 3px solid #d4d4d8; padding-left: 8px; }
+.rag-resolved { font-size: .8em; opacity: .75; margin-top: 2px; overflow-wrap: anywhere; }
 .rag-notice { font-size: .85em; color: #92400e; }
 .rag-passage { border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 8px 10px;
   margin-bottom: 8px; }
@@ -234,31 +238,34 @@ class Handlers:
     def source_choices(self) -> Any:
         return gr.update(choices=sorted({d.source for d in self.qa.documents() if d.source}, key=str.casefold))
 
-    def respond(self, question: str, history: list[dict[str, Any]], refs: list[Ref | None], top_k: float,
-                threshold: float, since: str = "", until: str = "",
+    def respond(self, question: str, history: list[dict[str, Any]], refs: list[Ref | None],
+                turns: list[Turn] | None, top_k: float, threshold: float, since: str = "", until: str = "",
                 sources: list[str] | None = None) -> tuple[Any, ...]:
+        """Ask ``question`` as the next turn of the conversation (``turns``: the earlier ones)."""
         question = (question or "").strip()
         if not question:
             gr.Warning("Type a question first.")
-            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            return (gr.skip(),) * 5
+        turns = list(turns or [])
         try:
             where = doc_filter(since, until, sources)
             ans: Answer = self.qa.ask(question, top_k=max(1, min(MAX_TOP_K, int(top_k))),
-                                      threshold=chosen_threshold(threshold, self.default_threshold), where=where)
+                                      threshold=chosen_threshold(threshold, self.default_threshold), where=where,
+                                      history=turns[-MAX_TURNS:])
         except ValueError as e:  # EmptyQuestion, or a filter day not written YYYY-MM-DD
             gr.Warning(str(e))
-            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            return (gr.skip(),) * 5
         msgs = answer_messages(ans, self.lookup)
-        history = [*history, {"role": "user", "content": question_html(ans.question)}]
+        history = [*history, {"role": "user", "content": question_html(ans.question, ans.resolved_question)}]
         history += [{"role": "assistant", "content": html} for html, _ in msgs]
         refs = [*refs, None, *(ref for _, ref in msgs)]
-        return "", history, refs, passages_html(ans)
+        return "", history, refs, [*turns, Turn.of(ans)][-MAX_TURNS:], passages_html(ans)
 
-    def respond_example(self, history: list[dict[str, Any]], refs: list[Ref | None], top_k: float,
-                        threshold: float, since: str, until: str, sources: list[str] | None,
+    def respond_example(self, history: list[dict[str, Any]], refs: list[Ref | None], turns: list[Turn] | None,
+                        top_k: float, threshold: float, since: str, until: str, sources: list[str] | None,
                         evt: gr.SelectData) -> tuple[Any, ...]:
         text = evt.value.get("text", "") if isinstance(evt.value, dict) else str(evt.value or "")
-        return self.respond(text, history, refs, top_k, threshold, since, until, sources)
+        return self.respond(text, history, refs, turns, top_k, threshold, since, until, sources)
 
     def open_ref(self, ref: Ref | None) -> Any:
         if ref is None:
@@ -280,7 +287,8 @@ class Handlers:
         return self.open_ref(ref_from_event(evt))
 
     def clear(self) -> tuple[Any, ...]:
-        return [], [], passages_html(None), article_html(None)
+        """A new conversation: no earlier turn to lean on."""
+        return [], [], [], passages_html(None), article_html(None)
 
     def add_files(self, files: list[str] | None, request: gr.Request,
                   progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008
@@ -398,6 +406,7 @@ class Widgets:
     """The page's components that events read or write (library controls: None when read-only)."""
 
     refs: Any
+    turns: Any
     chatbot: Any
     question: Any
     ask_btn: Any
@@ -498,6 +507,7 @@ def _layout(title: str, examples: list[str], default_threshold: float, read_only
             "every answer is a verbatim quote from one of them, or an honest “the articles do not answer "
             "this”.</div>")
     refs = gr.State([])
+    turns = gr.State([])  # the conversation so far (rag.Turn), for follow-up questions
     with gr.Row(equal_height=False):
         with gr.Column(scale=3), gr.Tabs():
             with gr.Tab("Chat", id="chat"):
@@ -510,14 +520,14 @@ def _layout(title: str, examples: list[str], default_threshold: float, read_only
             gr.Markdown("#### Article")
             article = gr.HTML(article_html(None), elem_id="rag-article", js_on_load=ARTICLE_JS)
     since, until, sources = filters
-    return Widgets(refs, chatbot, question, ask_btn, library, changes, top_k, threshold, since, until, sources,
+    return Widgets(refs, turns, chatbot, question, ask_btn, library, changes, top_k, threshold, since, until, sources,
                    passages, article, admin)
 
 
 def _wire(demo: gr.Blocks, w: Widgets, h: Handlers) -> None:
     private: dict[str, Any] = {"api_visibility": "private"}
-    ask_inputs = [w.question, w.chatbot, w.refs, w.top_k, w.threshold, w.since, w.until, w.sources]
-    ask_outputs = [w.question, w.chatbot, w.refs, w.passages]
+    ask_inputs = [w.question, w.chatbot, w.refs, w.turns, w.top_k, w.threshold, w.since, w.until, w.sources]
+    ask_outputs = [w.question, w.chatbot, w.refs, w.turns, w.passages]
     ask_opts: dict[str, Any] = {"concurrency_id": "ask", "concurrency_limit": ASK_CONCURRENCY, **private}
     w.question.submit(h.respond, ask_inputs, ask_outputs, **ask_opts).then(None, js=FOCUS_QUESTION_JS, **private)
     w.ask_btn.click(h.respond, ask_inputs, ask_outputs, **ask_opts).then(None, js=FOCUS_QUESTION_JS, **private)
@@ -525,7 +535,7 @@ def _wire(demo: gr.Blocks, w: Widgets, h: Handlers) -> None:
     w.chatbot.select(h.open_from_chat, [w.refs], [w.article], **private)
     w.passages.select(h.open_from_panel, None, [w.article], **private)
     w.library.select(h.open_from_panel, None, [w.article], **private)
-    w.chatbot.clear(h.clear, None, [w.chatbot, w.refs, w.passages, w.article], **private)
+    w.chatbot.clear(h.clear, None, [w.chatbot, w.refs, w.turns, w.passages, w.article], **private)
     demo.load(h.source_choices, None, [w.sources], **private)
     if w.admin is None:  # read-only: no event that changes the library exists at all
         demo.load(h.reader_view, None, [w.library, w.changes], **private)

@@ -99,9 +99,14 @@ def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
     return text[:limit].rsplit(" ", 1)[0] + " …"
 
 
-def question_html(question: str) -> str:
-    """The user's question as chat HTML."""
-    return f'<div class="rag-question">{esc(question)}</div>'
+def question_html(question: str, resolved: str | None = None) -> str:
+    """The user's question as chat HTML, and in small type how it was read when it was a follow-up."""
+    html_ = f'<div class="rag-question">{esc(question)}</div>'
+    if resolved is not None:
+        how = ("read with the previous question" if resolved == question
+               else f"read as: {esc(resolved)}")
+        html_ += f'<div class="rag-resolved">{how}</div>'
+    return html_
 
 
 def answer_messages(ans: Answer, lookup: DocLookup, closest: int = 3) -> list[tuple[str, Ref | None]]:
@@ -111,6 +116,24 @@ def answer_messages(ans: Answer, lookup: DocLookup, closest: int = 3) -> list[tu
     else:
         notice = ""
     out: list[tuple[str, Ref | None]] = []
+    if ans.status == "unsure" and ans.candidates:
+        out.append((
+            '<div class="rag-unsure"><strong>Not sure.</strong> No answer met the bar; these came closest '
+            '(each in its sentence; click one to open its article):</div>' + notice,
+            None,
+        ))
+        for n, cand in enumerate(ans.candidates, 1):
+            cite = cand.citation
+            ref = Ref(cite.doc_id, cite.quote_start, cite.quote_end, cite.answer_start, cite.answer_end)
+            out.append((
+                f'<div class="rag-candidate"><div><span class="rag-label">Candidate {n}</span> '
+                f'<strong class="rag-short">{esc(cand.text)}</strong> '
+                f'<span class="rag-conf rag-conf-low">score {cand.score:.2f}</span></div>'
+                f'<div class="rag-title">{esc(cite.title)} <span class="rag-docid">{esc(cite.doc_id)}</span></div>'
+                f'<blockquote class="rag-quote">{quote_html(cite, lookup(cite.doc_id))}</blockquote></div>',
+                ref,
+            ))
+        return out
     if ans.text is None:
         head = ('<div class="rag-abstain"><strong>The articles do not answer this.</strong> '
                 f'<span class="rag-conf rag-conf-low">best score {ans.score:.2f}</span></div>{notice}')
