@@ -66,13 +66,26 @@ def calibration_error(pairs: Sequence[tuple[float, float]], bins: int = 10) -> f
     return 100.0 * total
 
 
+RIGHT_F1 = 0.5  # a candidate whose F1 with a gold answer reaches this overlaps the answer at least half
+
+
+def candidate_hit(rec: dict[str, Any], exact: bool = False, k: int = 3) -> bool:
+    """An answerable question one of whose first ``k`` candidates is right: EM with a gold answer when
+    ``exact``, else F1 >= ``RIGHT_F1``."""
+    if not rec["answerable"]:
+        return False
+    scores = [score_prediction(c, rec["answers"]) for c in rec.get("candidates", [])[:k]]
+    return any(em for em, _ in scores) if exact else any(f1 >= RIGHT_F1 for _, f1 in scores)
+
+
 def summarize(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """The summary figures over scored per-question records.
 
     Each record needs ``em``, ``f1``, ``answerable`` and ``prediction``; optionally ``gold_rank`` (with
     ``doc_id`` set when retrieval counts), ``citation_ok`` (None when not applicable), ``quote_hit``
     (answerable questions: the top quote holds a gold answer verbatim; an abstention has no quote) and
-    ``latency_ms``. Figures over an empty set are None.
+    ``latency_ms``, ``status`` and ``candidates`` (the "not sure" figures). Figures over an empty set
+    are None.
     """
     has = [r for r in records if r["answerable"]]
     no = [r for r in records if not r["answerable"]]
@@ -85,6 +98,10 @@ def summarize(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
     latencies = [r["latency_ms"] for r in records if r.get("latency_ms") is not None]
     confident = [(float(r["confidence"]), r["em"]) for r in records
                  if r.get("confidence") is not None and r["prediction"] not in (None, "")]
+
+    # answerable questions not answered outright: is a right candidate shown ("not sure")?
+    not_answered = [r for r in has if r["prediction"] in (None, "") and "error" not in r]
+    shown = [r for r in not_answered if r.get("status") == "unsure"]
 
     def recall_at(k: int) -> float | None:
         return _pct(sum(1 for x in ranks if x is not None and x <= k), len(ranks))
@@ -112,6 +129,10 @@ def summarize(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "n_confidence": len(confident),
         "confidence_mean": _mean_pct([c for c, _ in confident]),
         "confidence_ece": calibration_error(confident),
+        "unsure_rate": _pct(sum(1 for r in records if r.get("status") == "unsure"), len(records)),
+        "n_not_answered": len(not_answered),
+        "unsure_right_em": _pct(sum(1 for r in shown if candidate_hit(r, exact=True)), len(not_answered)),
+        "unsure_right_f1": _pct(sum(1 for r in shown if candidate_hit(r)), len(not_answered)),
         "latency_ms_p50": percentile(latencies, 50),
         "latency_ms_p95": percentile(latencies, 95),
     }

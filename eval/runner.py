@@ -91,7 +91,7 @@ def evaluate_question(qa: AssistantLike, q: Question, mode: str, top_k: int,
     the last is asked with them all (``use_history=False``: the last question alone)."""
     rec: dict[str, Any] = {"id": q.id, "question": q.question, "prediction": None, "answers": list(q.answers),
                            "em": 0, "f1": 0.0, "retrieved_doc_ids": [], "score": 0.0, "confidence": None,
-                           "candidates": [], "doc_id": q.doc_id,
+                           "candidates": [], "status": None, "doc_id": q.doc_id,
                            "answerable": q.answerable, "answerer": None, "latency_ms": None,
                            "citation_doc_id": None, "citation_quote": None, "citation_ok": None,
                            "quote_hit": False if q.answerable else None}
@@ -123,7 +123,7 @@ def evaluate_question(qa: AssistantLike, q: Question, mode: str, top_k: int,
     rec.update(prediction=prediction, em=em, f1=f1, retrieved_doc_ids=retrieved, score=float(ans.score),
                confidence=getattr(ans, "confidence", None),
                candidates=[c.text for c in getattr(ans, "candidates", [])],
-               answerer=getattr(ans, "answerer", None))
+               answerer=getattr(ans, "answerer", None), status=getattr(ans, "status", None))
     if top is not None:
         rec.update(citation_doc_id=top.doc_id, citation_quote=top.quote)
         if q.answerable:

@@ -61,6 +61,9 @@ class AnswerSettings(BaseModel):
         default=None, ge=0.0, description="when the rule does not answer, a best candidate scoring at least this "
                                           "makes the answer 'unsure' (candidates shown) rather than 'unanswered'; "
                                           "None: never unsure")
+    unsure_share: float | None = Field(
+        default=None, ge=0.0, le=1.0, description="measured on the tuning articles: the share of unsure answers "
+                                                  "whose candidates hold a right answer (eval/tune_unsure.py)")
     confidence: tuple[tuple[float, float], ...] = Field(
         default=(), description="(score, P(exact)) knots, increasing, fitted on the tuning articles; "
                                 "empty: uncalibrated")

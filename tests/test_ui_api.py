@@ -113,8 +113,9 @@ def test_unsure_shows_the_candidates_with_their_quotes_not_an_answer() -> None:
     cand = Candidate(text=ans.text or "", score=0.03, citation=ans.citations[0])
     unsure = Answer(question=ans.question, text=None, score=0.03, citations=[], passages=ans.passages,
                     answerer="reader", candidates=[cand], status="unsure")
-    msgs = answer_messages(unsure, lambda d: doc)
+    msgs = answer_messages(unsure, lambda d: doc, unsure_share=0.348)
     assert "Not sure." in msgs[0][0] and "do not answer" not in msgs[0][0]
+    assert "about 3 in 10 such lists held the answer" in msgs[0][0]
     assert "Answer</span>" not in "".join(m for m, _ in msgs)
     cite = ans.citations[0]
     assert msgs[1][1] == Ref(doc.doc_id, cite.quote_start, cite.quote_end, cite.answer_start, cite.answer_end)

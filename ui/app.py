@@ -255,7 +255,7 @@ class Handlers:
         except ValueError as e:  # EmptyQuestion, or a filter day not written YYYY-MM-DD
             gr.Warning(str(e))
             return (gr.skip(),) * 5
-        msgs = answer_messages(ans, self.lookup)
+        msgs = answer_messages(ans, self.lookup, unsure_share=self.qa.settings.unsure_share)
         history = [*history, {"role": "user", "content": question_html(ans.question, ans.resolved_question)}]
         history += [{"role": "assistant", "content": html} for html, _ in msgs]
         refs = [*refs, None, *(ref for _, ref in msgs)]

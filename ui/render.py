@@ -109,8 +109,18 @@ def question_html(question: str, resolved: str | None = None) -> str:
     return html_
 
 
-def answer_messages(ans: Answer, lookup: DocLookup, closest: int = 3) -> list[tuple[str, Ref | None]]:
-    """The assistant's chat messages for ``ans``, each with what clicking it opens (or None)."""
+def unsure_hint(share: float | None) -> str:
+    """How often a "not sure" list held the answer on the tuning questions, in words."""
+    if share is None:
+        return ""
+    tenths = max(1, min(9, round(share * 10)))
+    return f" On our tuning questions, about {tenths} in 10 such lists held the answer."
+
+
+def answer_messages(ans: Answer, lookup: DocLookup, closest: int = 3,
+                    unsure_share: float | None = None) -> list[tuple[str, Ref | None]]:
+    """The assistant's chat messages for ``ans``, each with what clicking it opens (or None);
+    ``unsure_share`` is the answerer's measured share of "not sure" lists that held the answer."""
     if ans.notice:
         notice = f'<div class="rag-notice">Note: {esc(ans.notice)}</div>'
     else:
@@ -118,8 +128,8 @@ def answer_messages(ans: Answer, lookup: DocLookup, closest: int = 3) -> list[tu
     out: list[tuple[str, Ref | None]] = []
     if ans.status == "unsure" and ans.candidates:
         out.append((
-            '<div class="rag-unsure"><strong>Not sure.</strong> No answer met the bar; these came closest '
-            '(each in its sentence; click one to open its article):</div>' + notice,
+            '<div class="rag-unsure"><strong>Not sure.</strong> No answer met the bar; these came closest, each '
+            f'in its sentence (click one to open its article).{esc(unsure_hint(unsure_share))}</div>' + notice,
             None,
         ))
         for n, cand in enumerate(ans.candidates, 1):
