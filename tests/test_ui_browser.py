@@ -105,7 +105,7 @@ def page(browser: Browser, server: Server) -> Iterator[Page]:
 
 def ask(page: Page, question: str) -> None:
     """Type ``question``, send it, and wait for its answer to be rendered."""
-    replies = page.locator("#rag-chat .rag-answer, #rag-chat .rag-abstain")
+    replies = page.locator("#rag-chat .rag-answer, #rag-chat .rag-abstain, #rag-chat .rag-unsure")
     before = replies.count()
     page.fill("#rag-question textarea", question)
     page.click("#rag-ask")
@@ -168,6 +168,35 @@ def test_html_question_shows_escaped_and_abstains(page: Page) -> None:
     closest.nth(1).click()
     page.locator("#rag-article .rag-hl").wait_for()
     page.wait_for_timeout(300)  # give any injected handler a chance to run
+    check(page)
+
+
+def test_not_sure_shows_candidates_and_a_follow_up_is_read_with_the_previous_turn(page: Page) -> None:
+    """At threshold 1 the rule answers nothing, so a question whose best candidate scored shows "not sure"
+    with its candidates in their sentences (not an answer); the next question, a follow-up, is shown with
+    how it was read; a cleared chat starts a new conversation."""
+    page.get_by_role("tab", name="Library").click()
+    slider = page.locator("#rag-threshold input[type='number']")
+    slider.fill("1")
+    slider.press("Enter")
+    page.get_by_role("tab", name="Chat").click()
+    chat = page.locator("#rag-chat")
+    ask(page, "Who is the supreme allied commander of NATO?")
+    assert "Not sure." in chat.locator(".rag-unsure").inner_text()
+    assert chat.locator(".rag-answer").count() == 0
+    cards = chat.locator(".rag-candidate")
+    assert 1 <= cards.count() <= 3
+    assert cards.first.locator("blockquote mark").count() == 1
+    cards.first.click()  # a candidate opens its article at its sentence
+    page.locator("#rag-article .rag-hl mark").wait_for()
+    ask(page, "Who did he start talks with?")
+    resolved = chat.locator(".rag-resolved")
+    assert resolved.count() == 1
+    assert resolved.inner_text() == "read as: Who did the supreme allied commander of NATO start talks with?"
+    chat.get_by_role("button", name=re.compile("clear", re.I)).click()
+    page.wait_for_function("document.querySelectorAll('#rag-chat .rag-question').length === 0")
+    ask(page, "Who did he start talks with?")  # a new conversation: nothing to lean on
+    assert chat.locator(".rag-resolved").count() == 0
     check(page)
 
 
@@ -331,7 +360,7 @@ def test_layout_fills_the_window_and_works_from_the_keyboard(browser: Browser, s
         box.click()
         pg.keyboard.type("Which country leads the battalion?")
         pg.keyboard.press("Enter")  # no mouse from here on
-        pg.locator("#rag-chat .rag-answer, #rag-chat .rag-abstain").first.wait_for()
+        pg.locator("#rag-chat .rag-answer, #rag-chat .rag-abstain, #rag-chat .rag-unsure").first.wait_for()
         pg.wait_for_function("document.activeElement === document.querySelector('#rag-question textarea')")
         chat = pg.locator("#rag-chat").bounding_box()
         passages = pg.locator("#rag-passages").bounding_box()
