@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ValidationError
+
+from rag.files import append_line, read_lines
 
 log = logging.getLogger(__name__)
 
@@ -45,16 +46,7 @@ def record_change(index_dir: str | Path, action: Action, doc_id: str | None, pat
     """Append one line to ``<index>/changes.jsonl`` (written and fsynced in one ``write``)."""
     change = Change(time=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), user=user, action=action,
                     doc_id=doc_id, path=path, detail=detail)
-    line = (change.model_dump_json() + "\n").encode("utf-8")
-    fd = os.open(Path(index_dir) / CHANGES_FILE, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        size = os.fstat(fd).st_size
-        if size and os.pread(fd, 1, size - 1) != b"\n":  # a line cut short: never glue onto it
-            line = b"\n" + line
-        os.write(fd, line)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    append_line(Path(index_dir) / CHANGES_FILE, change.model_dump_json())
     return change
 
 
@@ -72,13 +64,9 @@ def record_indexing(index_dir: str | Path, action: Action, added: list[str], upd
 def recent_changes(index_dir: str | Path, n: int = 20) -> list[Change]:
     """The last ``n`` changes, newest first. Damaged lines are reported in one warning and skipped."""
     target = Path(index_dir) / CHANGES_FILE
-    if not target.is_file():
-        return []
     out: list[Change] = []
     bad = 0
-    for line in reversed(target.read_text(encoding="utf-8", errors="replace").splitlines()):
-        if not line.strip():
-            continue
+    for _, line in reversed(read_lines(target)):
         try:
             out.append(Change.model_validate_json(line))
         except ValidationError:

@@ -48,3 +48,29 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         Path(tmp).unlink(missing_ok=True)
         raise
     _fsync_dir(path.parent)
+
+
+def append_line(path: Path, line: str) -> None:
+    """Append one line of text to ``path`` (created when absent) in one ``write``, then fsync.
+
+    A previous line cut short (the file not ending in a newline) is closed first, so the new line is
+    never glued onto damage. For the project's append-only logs (changes, trash)."""
+    data = (line.rstrip("\n") + "\n").encode("utf-8")
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            data = b"\n" + data
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def read_lines(path: Path) -> list[tuple[int, str]]:
+    """The non-blank lines of an append-only log with their 1-based numbers (none when absent);
+    undecodable bytes are replaced, so a damaged line is the caller's to report, not an exception."""
+    if not path.is_file():
+        return []
+    text = path.read_text(encoding="utf-8", errors="replace")
+    return [(n, line) for n, line in enumerate(text.splitlines(), start=1) if line.strip()]

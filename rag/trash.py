@@ -20,6 +20,7 @@ from typing import Literal
 from pydantic import BaseModel, ValidationError
 
 from rag.errors import RagError
+from rag.files import append_line, read_lines
 
 log = logging.getLogger(__name__)
 
@@ -55,12 +56,8 @@ class Trash:
     # ---- reading ------------------------------------------------------------------------------
     def _records(self) -> list[TrashEntry]:
         path = self.folder / TRASH_LOG
-        if not path.is_file():
-            return []
         out: list[TrashEntry] = []
-        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-            if not line.strip():
-                continue
+        for n, line in read_lines(path):
             try:
                 out.append(TrashEntry.model_validate_json(line))
             except ValidationError:
@@ -96,10 +93,7 @@ class Trash:
     # ---- changing -----------------------------------------------------------------------------
     def _append(self, entry: TrashEntry) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
-        with (self.folder / TRASH_LOG).open("a", encoding="utf-8") as f:
-            f.write(entry.model_dump_json() + "\n")
-            f.flush()
-            os.fsync(f.fileno())
+        append_line(self.folder / TRASH_LOG, entry.model_dump_json())
 
     def _new_id(self, doc_id: str) -> str:
         stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")

@@ -149,3 +149,17 @@ def test_every_change_is_recorded_newest_first(seeds_copy: Path, tmp_path: Path,
     assert len([r for r in caplog.records if "damaged" in r.getMessage()]) == 1
     qa.restore(SEED)  # the next line starts on a line of its own
     assert [c.action for c in qa.changes(2)] == ["restore", "reindex"]
+
+
+def test_a_trash_log_line_cut_short_is_reported_and_the_next_entry_stands_alone(
+        seeds_copy: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    qa = open_qa(seeds_copy, tmp_path / "index")
+    first = qa.delete(SEED)
+    assert first is not None
+    with (seeds_copy / TRASH_DIR / "trash.jsonl").open("a") as f:
+        f.write('{"entry_id": "x", "doc_')  # a crash mid-write
+    with caplog.at_level("WARNING", logger="rag.trash"):
+        assert [e.entry_id for e in Trash(seeds_copy).pending()] == [first.entry_id]
+    assert any("not a trash entry" in r.getMessage() for r in caplog.records)
+    qa.restore(first.entry_id)  # its line is appended on a line of its own, so it reads back
+    assert Trash(seeds_copy).pending() == []

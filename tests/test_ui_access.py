@@ -170,12 +170,23 @@ def test_read_only_server_has_no_way_to_change_the_library(served: str, qa: Assi
 @pytest.mark.parametrize("served", [(Access(admins=frozenset({"ann"})), USERS)], indirect=True)
 def test_only_an_admin_may_delete_even_when_calling_the_server_directly(served: str, qa: Assistant,
                                                                          seeds_copy: Path) -> None:
-    with _login(served, USERS[1]) as bob:  # logged in, not an admin
+    with _login(served, USERS[1]) as bob:  # logged in, not an admin: his session lists no article to delete
         done = direct_call(served, bob, "rag-confirm-delete", "click", [SEED])
-        assert done["success"] is False and "read-only" in json.dumps(done["output"])
+        assert done["success"] is False and "not in the list of choices" in json.dumps(done["output"])
+    # the handler refuses him too (test_handlers_refuse_changes_to_those_who_may_not calls it directly)
     assert SEED in {d.doc_id for d in qa.documents()} and (seeds_copy / f"{SEED}.txt").exists()
     with _login(served, USERS[0]) as ann:
         done = direct_call(served, ann, "rag-confirm-delete", "click", [SEED])
         assert done["success"] is True, done
     assert SEED not in {d.doc_id for d in qa.documents()} and not (seeds_copy / f"{SEED}.txt").exists()
     assert qa.changes(1)[0].user == "ann" and qa.changes(1)[0].action == "delete"
+
+
+def test_the_page_gives_no_article_or_trash_list_to_those_who_may_not_change(seeds_copy: Path,
+                                                                            tmp_path: Path) -> None:
+    qa = fake_qa(seeds_copy, tmp_path / "index")
+    handlers = Handlers(qa, Access(admins=frozenset({"ann"})))
+    _, to_delete, trash, _, box = handlers.admin_view(FakeRequest("bob"))  # type: ignore[arg-type]
+    assert to_delete["choices"] == [] and trash["choices"] == [] and box["visible"] is False
+    _, to_delete, _, _, box = handlers.admin_view(FakeRequest("ann"))  # type: ignore[arg-type]
+    assert SEED in {v for _, v in to_delete["choices"]} and box["visible"] is True

@@ -227,9 +227,11 @@ class Handlers:
 
     def admin_view(self, request: gr.Request) -> tuple[Any, ...]:
         """On page load: the library, and the controls for those who may change it."""
-        visible = self.access.may_change(_user(request))
+        if not self.access.may_change(_user(request)):  # the hidden controls get no article or trash list
+            return (self.library_outputs()[0], gr.update(choices=[], value=None), gr.update(choices=[], value=None),
+                    changes_html(self.qa.changes(10)), gr.update(visible=False))
         return (*self.library_outputs(), self.trash_choices(), changes_html(self.qa.changes(10)),
-                gr.update(visible=visible))
+                gr.update(visible=True))
 
     def reader_view(self) -> tuple[Any, ...]:
         """On page load of a read-only page: the library and its changes."""
