@@ -17,6 +17,7 @@ import logging
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -339,9 +340,11 @@ def load_corpus(root: str | Path, max_bytes: int = MAX_FILE_BYTES) -> tuple[list
     return list(kept.values()), issues
 
 
+@lru_cache(maxsize=65536)
 def published_date(date: str | None) -> dt.date | None:
     """The calendar day a document's ``date`` names, when it names a whole one ("August 1, 2003",
-    "2016-06-14", "14 June 2016"); None for partial dates ("May 3") or text that is no date."""
+    "2016-06-14", "14 June 2016"); None for partial dates ("May 3") or text that is no date. Cached: a
+    date filter asks this of every article on every question, and articles share few distinct dates."""
     if not date:
         return None
     from dateutil import parser
