@@ -193,6 +193,9 @@ def test_not_sure_shows_candidates_and_a_follow_up_is_read_with_the_previous_tur
     resolved = chat.locator(".rag-resolved")
     assert resolved.count() == 1
     assert resolved.inner_text() == "read as: Who did the supreme allied commander of NATO start talks with?"
+    if os.environ.get("RAG_UPDATE_SCREENSHOT"):
+        page.mouse.move(0, 0)
+        page.screenshot(path=str(ROOT / "docs" / "screenshot-not-sure.png"))
     chat.get_by_role("button", name=re.compile("clear", re.I)).click()
     page.wait_for_function("document.querySelectorAll('#rag-chat .rag-question').length === 0")
     ask(page, "Who did he start talks with?")  # a new conversation: nothing to lean on
