@@ -53,6 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--snapshot-every", type=int, default=0, help="keep the model weights every N steps")
     p.add_argument("--hard-negatives", type=float, default=d.hard_negatives,
                    help="per answerable question, this many related paragraphs of its article as no-answer examples")
+    p.add_argument("--swapped-questions", type=float, default=d.swapped_questions,
+                   help="share of answerable questions also trained as unanswerable copies with a name or year "
+                        "swapped for one their paragraph lacks (rag_train.unanswerable)")
     p.add_argument(
         "--train-word-embeddings",
         action="store_true",
@@ -103,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         sample_skip=args.sample_skip,
         negative_window_keep=args.negative_window_keep,
         hard_negatives=args.hard_negatives,
+        swapped_questions=args.swapped_questions,
         freeze_word_embeddings=not args.train_word_embeddings,
         save_every=args.save_every,
         seed=args.seed,

@@ -296,6 +296,7 @@ def dir_size(path: Path) -> int:
 TRAINED_FIELDS = ("base_model", "train_files", "split_file", "sample_questions", "bf16", "bucket",
                   "max_len", "stride", "batch_size", "lr", "weight_decay", "warmup",
                   "epochs", "max_steps", "max_examples", "negative_window_keep", "hard_negatives",
+                  "swapped_questions",
                   "freeze_word_embeddings", "seed", "threads")
 
 

@@ -343,6 +343,7 @@ class TrainConfig:
     sample_skip: int = 0  # skip the first N questions' worth of those articles (the slice an earlier run took)
     negative_window_keep: float = 1.0
     hard_negatives: float = 0.33  # per answerable question, this many related paragraphs as no-answer
+    swapped_questions: float = 0.0  # share of answerable questions also trained as swapped unanswerable copies
     bf16: bool = False  # torch.autocast("cpu", bfloat16): 2.5x fp32 on AVX512-BF16, 20x slower without it
     bucket: int = 64  # length bucketing: sort each run of bucket x batch windows by length
     snapshot_every: int = 0  # >0: also keep the model weights every N steps in <out>/snapshots/
@@ -408,7 +409,12 @@ def train(cfg: TrainConfig) -> Path:
     negatives = hard_negatives(train_ex, cfg.hard_negatives, seed=cfg.seed)
     if negatives:
         log.info("hard negatives: %d (related paragraphs of the same article without the answer)", len(negatives))
-        train_ex = train_ex + negatives
+    from rag_train.unanswerable import swapped_questions
+
+    swapped = swapped_questions(train_ex, cfg.swapped_questions, seed=cfg.seed)
+    if swapped:
+        log.info("swapped questions: %d (a name or year swapped for one the paragraph lacks)", len(swapped))
+    train_ex = train_ex + negatives + swapped
     n_imp = sum(e.is_impossible for e in train_ex)
     log.info(
         "data: %d train questions (%d no-answer), %d validation questions in held-out articles %s",
@@ -533,6 +539,7 @@ def train(cfg: TrainConfig) -> Path:
         "train_questions": len(train_ex),
         "train_no_answer": n_imp,
         "train_hard_negatives": len(negatives),
+        "train_swapped_questions": len(swapped),
         "val_questions": len(val_ex),
         "train_windows": len(feats),
         "steps": step,

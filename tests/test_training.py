@@ -335,3 +335,32 @@ def test_unseen_articles_exclude_every_stage_a_run_continued(tmp_path: Path) -> 
     assert one and one < two and len(two) == 3  # the second stage adds its own slice to the first's
     only_second = set(sampled_titles(recorded_config(json.loads((second / "train_meta.json").read_text()))))
     assert only_second and not only_second & one
+
+
+def test_swapped_questions_are_unanswerable_copies_with_a_name_or_year_the_paragraph_lacks() -> None:
+    from eval.squad import SquadExample
+    from rag_train.unanswerable import name_kinds, swapped_questions
+
+    def ex(qid: str, question: str, context: str, answer: str) -> SquadExample:
+        return SquadExample(qid=qid, title=qid, context=context, question=question, answers=[answer],
+                            answer_starts=[context.index(answer)])
+
+    examples = [
+        ex("a", "Who founded the Oslo Harbour Trust?", "Ingrid Dahl founded the Oslo Harbour Trust in 1921.",
+           "Ingrid Dahl"),
+        ex("b", "Who did Ingrid Dahl marry in 1925?", "In 1925 Ingrid Dahl married Per Lund in Bergen.", "Per Lund"),
+        ex("c", "Where did Per Lund grow up?", "Per Lund grew up in Bergen.", "Bergen"),
+        ex("d", "Who led the strike?", "Knut Berg led the strike of 1930.", "Knut Berg"),
+    ]
+    assert name_kinds(examples) == {"ingrid dahl": "person", "per lund": "person", "bergen": "place",
+                                    "knut berg": "person"}
+    out = swapped_questions(examples, 1.0, seed=3)
+    assert out and all(s.is_impossible and s.source == "swapped" for s in out)
+    by = {e.qid: e for e in examples}
+    for s in out:
+        original = by[s.qid.removesuffix("-swap")]
+        assert s.context == original.context and s.question != original.question
+        kept = set(original.question.rstrip("?").split())
+        new = " ".join(w for w in s.question.rstrip("?").split() if w not in kept)  # the name or year put in
+        assert new and new.casefold() not in s.context.casefold()
+    assert swapped_questions(examples, 0.0) == []
