@@ -401,6 +401,7 @@ def train(cfg: TrainConfig) -> Path:
     train_ex, val_ex, titles = load_splits(
         cfg.train_files, cfg.holdout_titles or None, cfg.holdout_count, cfg.split_file
     )
+    all_train = train_ex
     if cfg.max_examples > 0:
         train_ex = train_ex[: cfg.max_examples]
     if cfg.sample_questions > 0:
@@ -411,7 +412,7 @@ def train(cfg: TrainConfig) -> Path:
         log.info("hard negatives: %d (related paragraphs of the same article without the answer)", len(negatives))
     from rag_train.unanswerable import swapped_questions
 
-    swapped = swapped_questions(train_ex, cfg.swapped_questions, seed=cfg.seed)
+    swapped = swapped_questions(train_ex, cfg.swapped_questions, seed=cfg.seed, names_from=all_train)
     if swapped:
         log.info("swapped questions: %d (a name or year swapped for one the paragraph lacks)", len(swapped))
     train_ex = train_ex + negatives + swapped

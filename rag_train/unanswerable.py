@@ -63,14 +63,18 @@ def _swap(old: str, kind: str, context: str, pool: dict[str, list[str]], rng: ra
     return None
 
 
-def swapped_questions(examples: Sequence[QAExample], per_question: float, seed: int = 0) -> list[QAExample]:
-    """About ``per_question`` swapped, unanswerable copies per answerable question (see the module)."""
+def swapped_questions(examples: Sequence[QAExample], per_question: float, seed: int = 0,
+                      names_from: Sequence[QAExample] | None = None) -> list[QAExample]:
+    """About ``per_question`` swapped, unanswerable copies per answerable question of ``examples`` (see
+    the module); the kinds of names, and the names put in, come from ``names_from`` (default:
+    ``examples``), e.g. the whole training file when ``examples`` is a slice of it."""
     if per_question <= 0:
         return []
     rng = random.Random(seed)
-    kinds = name_kinds(examples)
+    source = examples if names_from is None else names_from
+    kinds = name_kinds(source)
     pool: dict[str, list[str]] = {}
-    for ex in examples:
+    for ex in source:
         for a in ex.answers:
             kind = kinds.get(a.strip().casefold())
             if kind is not None:
