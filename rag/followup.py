@@ -5,9 +5,10 @@ gives retrieval and the reader little to go on. ``resolve`` applies one rule, a 
 and only ever looks at the previous turn (whose own resolved question already carries what came before):
 
 1. A question stands alone and is returned unchanged unless it leans on the previous turn: it holds a
-   pronoun that points back (he, she, him, his, her, it, its, they, them, their, there, then, one, ones),
-   starts with "and", "but", "so", "what about" or "how about", ends with "that" or "this", or has fewer
-   than two content words besides prepositions ("When?", "On what date?", "Why not now?").
+   pronoun that points back (he, she, him, his, her, it, its, they, them, their, there, then, ones; not
+   an existential "there is"), starts with "and", "but", "so", "what about" or "how about", ends with
+   "that" or "this", or has fewer than two content words besides prepositions ("When?", "On what
+   date?", "Why not now?").
 2. Person pronouns (he, she, him, his, her) become the person the previous turn was about: its answer
    when that reads as a name (every word capitalised, at most six words), else the X of a previous
    "Who is X?", else the first capitalised name in the previous question after its first word. "his",
@@ -39,7 +40,8 @@ from rag.words import content_words
 WH = frozenset("what which who whom whose when where why how".split())
 AUX = frozenset("do does did is are was were will would can could has have had should shall may might must".split())
 PERSON = frozenset("he she him his her".split())
-BACK = PERSON | frozenset("it its they them their there then one ones".split())
+BACK = PERSON | frozenset("it its they them their there then ones".split())
+EXISTENTIAL = frozenset("is are was were be been".split())  # "is there ...", "there are ...": not a place
 LEADS = ("and ", "but ", "so ", "what about ", "how about ")
 PREPOSITIONS = frozenset("on in at by with for from to during after before since until about of".split())
 NAME_PARTICLES = frozenset("of de da van von der al bin the and".split())
@@ -60,11 +62,16 @@ def leans_on_previous(question: str) -> bool:
     """Step 1: whether ``question`` points back to the previous turn."""
     q = question.strip().lower()
     words = re.findall(r"[a-z]+", q)
-    if any(w in BACK for w in words):
+    if any(w in BACK and not (w == "there" and _existential(words, i)) for i, w in enumerate(words)):
         return True
     if q.startswith(LEADS) or (words and words[-1] in {"that", "this"}):
         return True
     return len(_content(question)) < 2
+
+
+def _existential(words: list[str], i: int) -> bool:
+    """Whether ``words[i]`` ("there") is existential: next to a form of "be"."""
+    return any(0 <= j < len(words) and words[j] in EXISTENTIAL for j in (i - 1, i + 1))
 
 
 def resolve(question: str, history: Sequence[Turn] = ()) -> Resolution:
@@ -144,11 +151,13 @@ def _replace_persons(q: str, person: str) -> str:
     words = q.split()
     out = []
     for i, w in enumerate(words):
-        lw = w.lower()
+        core = w.rstrip(",;:")
+        lw = core.lower()
         nxt = words[i + 1].lower() if i + 1 < len(words) else ""
-        possessive = lw == "his" or (lw == "her" and nxt and nxt not in PREPOSITIONS and nxt not in AUX)
+        possessive = lw == "his" or (lw == "her" and w == core and nxt != ""
+                                     and nxt not in PREPOSITIONS | AUX | {"and", "or", "but"})
         if lw in PERSON:
-            out.append(person + ("'s" if possessive and not person.endswith("'s") else ""))
+            out.append(person + ("'s" if possessive and not person.endswith("'s") else "") + w[len(core):])
         else:
             out.append(w)
     return " ".join(out)

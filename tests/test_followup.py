@@ -21,7 +21,8 @@ def test_questions_that_point_back(question: str) -> None:
 
 @pytest.mark.parametrize("question", [
     "Who is the mayor of Oslo?", "How many ships did the Danish navy send to the Baltic Sea?",
-    "When was the harbour bridge in Bergen opened?",
+    "When was the harbour bridge in Bergen opened?", "Is there a plan to close the Bergen harbour?",
+    "Which one of the Nordic navies sent the most ships?",
 ])
 def test_questions_that_stand_alone(question: str) -> None:
     assert not leans_on_previous(question)
@@ -47,6 +48,7 @@ def test_person_pronouns_become_the_previous_answer_when_it_is_a_name() -> None:
     assert "Who runs the harbour authority?" in res.search and "Ingrid Dahl" in res.search
     assert resolve("What was her budget?", [prev]).question == "What was Ingrid Dahl's budget?"
     assert resolve("Who elected her?", [prev]).question == "Who elected Ingrid Dahl?"
+    assert resolve("Who elected her, and when?", [prev]).question == "Who elected Ingrid Dahl, and when?"
 
 
 def test_person_pronouns_fall_back_to_who_is_x_without_a_name_answer() -> None:
