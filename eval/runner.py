@@ -106,10 +106,7 @@ def evaluate_question(qa: AssistantLike, q: Question, mode: str, top_k: int,
             rec["history"] = [{"question": h.question, "resolved": getattr(h, "resolved_question", None),
                                "prediction": h.text} for h in history]
         t0 = time.perf_counter()
-        if history:
-            ans = qa.ask(q.question, top_k=top_k, doc_ids=restrict, threshold=threshold, history=history)
-        else:
-            ans = qa.ask(q.question, top_k=top_k, doc_ids=restrict, threshold=threshold)
+        ans = qa.ask(q.question, top_k=top_k, doc_ids=restrict, threshold=threshold, history=history)
         rec["latency_ms"] = (time.perf_counter() - t0) * 1000.0
         rec["resolved_question"] = getattr(ans, "resolved_question", None)
     except Exception as e:  # one failing question must not sink a long run; it is reported

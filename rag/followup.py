@@ -127,14 +127,13 @@ def _is_name(text: str | None) -> bool:
 def _first_name(text: str) -> str | None:
     """The first run of capitalised words of ``text`` that is not its first word."""
     words = text.split()
-    runs: list[list[str]] = []
-    for i, w in enumerate(words):
-        if i > 0 and w[:1].isupper():
-            if runs and runs[-1][-1] is words[i - 1]:
-                runs[-1].append(w)
-            else:
-                runs.append([w])
-    return " ".join(runs[0]).rstrip(",;:") if runs else None
+    start = next((i for i in range(1, len(words)) if words[i][:1].isupper()), None)
+    if start is None:
+        return None
+    end = start
+    while end + 1 < len(words) and words[end + 1][:1].isupper():
+        end += 1
+    return " ".join(words[start : end + 1]).rstrip(",;:")
 
 
 def _person(prev_q: str, prev_answer: str | None) -> str | None:

@@ -50,7 +50,7 @@ class FakeAssistant:
                         rank=i) for i, d in enumerate(ids[:k])]
 
     def ask(self, question: str, top_k: int = 5, doc_ids: list[str] | None = None,
-            threshold: float | None = None) -> Answer:
+            threshold: float | None = None, history: Any = ()) -> Answer:
         self.asked.append((question, doc_ids))
         self.thresholds.append(threshold)
         text, doc = CANNED[question]

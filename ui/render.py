@@ -34,6 +34,12 @@ class Ref:
     answer_start: int | None = None
     answer_end: int | None = None
 
+    @classmethod
+    def of(cls, citation: Citation) -> Ref:
+        """What clicking a citation opens: its quote, the answer marked."""
+        return cls(citation.doc_id, citation.quote_start, citation.quote_end, citation.answer_start,
+                   citation.answer_end)
+
     def attrs(self) -> str:
         """``data-*`` attributes that the click handler sends back to the server."""
         a = "" if self.answer_start is None else str(self.answer_start)
@@ -133,15 +139,12 @@ def answer_messages(ans: Answer, lookup: DocLookup, closest: int = 3,
             None,
         ))
         for n, cand in enumerate(ans.candidates, 1):
-            cite = cand.citation
-            ref = Ref(cite.doc_id, cite.quote_start, cite.quote_end, cite.answer_start, cite.answer_end)
             out.append((
                 f'<div class="rag-candidate"><div><span class="rag-label">Candidate {n}</span> '
                 f'<strong class="rag-short">{esc(cand.text)}</strong> '
                 f'<span class="rag-conf rag-conf-low">score {cand.score:.2f}</span></div>'
-                f'<div class="rag-title">{esc(cite.title)} <span class="rag-docid">{esc(cite.doc_id)}</span></div>'
-                f'<blockquote class="rag-quote">{quote_html(cite, lookup(cite.doc_id))}</blockquote></div>',
-                ref,
+                f'{_quoted(cand.citation, lookup)}</div>',
+                Ref.of(cand.citation),
             ))
         return out
     if ans.text is None:
@@ -164,16 +167,18 @@ def answer_messages(ans: Answer, lookup: DocLookup, closest: int = 3,
         None,
     ))
     for c in ans.citations:
-        doc = lookup(c.doc_id)
-        ref = Ref(c.doc_id, c.quote_start, c.quote_end, c.answer_start, c.answer_end)
         out.append((
-            f'<div class="rag-cite"><div class="rag-title">{esc(c.title)} '
-            f'<span class="rag-docid">{esc(c.doc_id)}</span></div>'
-            f'<blockquote class="rag-quote">{quote_html(c, doc)}</blockquote>'
+            f'<div class="rag-cite">{_quoted(c, lookup)}'
             '<div class="rag-hint">Click to open the whole article</div></div>',
-            ref,
+            Ref.of(c),
         ))
     return out
+
+
+def _quoted(c: Citation, lookup: DocLookup) -> str:
+    """A citation's article title and id, and its quote with the answer marked."""
+    return (f'<div class="rag-title">{esc(c.title)} <span class="rag-docid">{esc(c.doc_id)}</span></div>'
+            f'<blockquote class="rag-quote">{quote_html(c, lookup(c.doc_id))}</blockquote>')
 
 
 def _passage_card(p: Passage, cited: bool = False) -> str:
