@@ -31,8 +31,9 @@ from bench.scale_data import DEFAULT_SIGMA, blocks, exact_topk, real_embeddings,
 
 
 def build(index_dir: Path, base: np.ndarray, n: int, per_doc: int, sigma: float, seed: int,
-          approx_threshold: int | None) -> dict[str, Any]:
-    """Build the size-``n`` index with IndexStore (add_document per document, then save)."""
+          approx_threshold: int | None, reserve: bool = True) -> dict[str, Any]:
+    """Build the size-``n`` index with IndexStore (``reserve(n)`` as ``rag index`` does unless ``reserve`` is
+    false, add_document per document, then save)."""
     from rag.embedding import DEFAULT_MODEL
     from rag.schema import Chunk, Document
     from rag.store import DEFAULT_APPROX_THRESHOLD, ChunkingConfig, IndexStore
@@ -43,6 +44,8 @@ def build(index_dir: Path, base: np.ndarray, n: int, per_doc: int, sigma: float,
                               approx_threshold=approx_threshold or DEFAULT_APPROX_THRESHOLD)
     text = "x" * per_doc
     t0 = time.perf_counter()
+    if reserve:
+        store.reserve(n)
     t_vectors = 0.0
     n_docs = 0
     for start, vecs in blocks(base, n, sigma, seed):
@@ -140,7 +143,8 @@ def run_size(n: int, base: np.ndarray, queries: np.ndarray, args: argparse.Names
         print(f"[{n:,}] reusing the index built earlier", flush=True)
     else:
         print(f"[{n:,}] building ...", flush=True)
-        built = build(index_dir, base, n, args.per_doc, args.sigma, args.seed, args.approx_threshold)
+        built = build(index_dir, base, n, args.per_doc, args.sigma, args.seed, args.approx_threshold,
+                      reserve=not args.no_reserve)
         build_file.write_text(json.dumps(built))
     print(f"[{n:,}] built in {built['build_s']:.1f} s ({built['index_type']}, nlist {built['nlist']})", flush=True)
     qfile = work / "queries.npy"
@@ -206,6 +210,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--base-limit", type=int, default=None, help="encode the first N paragraphs only (smoke)")
     ap.add_argument("--approx-threshold", type=int, default=None)
+    ap.add_argument("--no-reserve", action="store_true",
+                    help="build as before issue 17: IVF lists sized on the first vectors past the threshold")
     ap.add_argument("--work", default=str(cache_dir() / "scale"))
     ap.add_argument("--keep", action="store_true", help="keep the built indexes")
     ap.add_argument("--reuse", action="store_true", help="reuse indexes kept by an earlier --keep run")

@@ -16,6 +16,7 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rag.answer import Answerer, AnswerSettings, SpanAnswerer
 from rag.changes import Change, recent_changes, record_change, record_indexing
@@ -29,6 +30,9 @@ from rag.schema import Answer, Document, Passage, Span, Turn
 from rag.sentence_answer import SentenceAnswerer
 from rag.store import ChunkingConfig, IndexStore
 from rag.trash import Trash, TrashEntry
+
+if TYPE_CHECKING:
+    from rag.distributed import RayOptions
 
 log = logging.getLogger(__name__)
 
@@ -113,14 +117,21 @@ class Assistant:
         approx_threshold: int | None = None,
         progress: Progress | None = None,
         show_progress_bar: bool = False,
+        ray: RayOptions | None = None,
     ) -> Assistant:
-        """Index ``corpus`` into ``index_dir`` (only what changed), then open it."""
+        """Index ``corpus`` into ``index_dir`` (only what changed), then open it. With ``ray``, reading,
+        chunking and embedding run on a Ray cluster (``rag.distributed``; the ``ray`` extra)."""
         embedder = Embedder(model)
-        report = update_index(
-            corpus, index_dir, embedder, ChunkingConfig(max_tokens=max_tokens, overlap=overlap),
-            rebuild=rebuild, approx_threshold=approx_threshold, progress=progress,
-            show_progress_bar=show_progress_bar,
-        )
+        chunking = ChunkingConfig(max_tokens=max_tokens, overlap=overlap)
+        if ray is not None:
+            from rag.distributed import ray_update_index
+
+            report = ray_update_index(corpus, index_dir, embedder, chunking, options=ray, rebuild=rebuild,
+                                      approx_threshold=approx_threshold, progress=progress)
+        else:
+            report = update_index(corpus, index_dir, embedder, chunking, rebuild=rebuild,
+                                  approx_threshold=approx_threshold, progress=progress,
+                                  show_progress_bar=show_progress_bar)
         qa = cls(index_dir, embedder, reader)
         qa.last_report = report
         return qa

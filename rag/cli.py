@@ -48,6 +48,13 @@ def index(
     max_tokens: Annotated[int, typer.Option(help="Chunk size in word pieces.")] = 200,
     overlap: Annotated[int, typer.Option(help="Sentences shared by neighbouring chunks.")] = 1,
     model: Annotated[str | None, typer.Option(help="Embedding model name or folder.")] = None,
+    ray: Annotated[str | None, typer.Option(
+        "--ray", metavar="[ADDRESS]",
+        help="Read, chunk and embed on the Ray cluster at ADDRESS (e.g. ray://host:10001 or auto), or on a "
+             "local one when no address is given; needs the ray extra.")] = None,
+    ray_actors: Annotated[int, typer.Option(help="With --ray: embedding actors (one model each).")] = 2,
+    ray_batch_size: Annotated[int, typer.Option(help="With --ray: chunks per embedding call.")] = 256,
+    ray_cpus: Annotated[int | None, typer.Option(help="With --ray and no address: CPUs of the local cluster.")] = None,
 ) -> None:
     """Index a folder of articles (only new or changed ones are embedded)."""
     from rag.embedding import Embedder
@@ -58,8 +65,16 @@ def index(
         _fail(f"corpus folder not found: {corpus}")
     try:
         chunking = ChunkingConfig(max_tokens=max_tokens, overlap=overlap)
-        report = update_index(corpus, index_dir, Embedder(model), chunking, rebuild=rebuild,
-                              show_progress_bar=sys.stderr.isatty())
+        if ray is None:
+            report = update_index(corpus, index_dir, Embedder(model), chunking, rebuild=rebuild,
+                                  show_progress_bar=sys.stderr.isatty())
+        else:
+            from rag.distributed import RayOptions, ray_update_index
+
+            options = RayOptions(address=None if ray == LOCAL_RAY else ray, num_cpus=ray_cpus,
+                                 concurrency=ray_actors, batch_size=ray_batch_size)
+            report = ray_update_index(corpus, index_dir, Embedder(model), chunking, options=options,
+                                      rebuild=rebuild)
     except RagError as e:
         _fail_with(e)
     for issue in report.skipped:
@@ -242,9 +257,23 @@ def trash_empty(index_dir: IndexOpt = Path("index"),
     typer.echo(f"emptied {len(gone)} entr{'y' if len(gone) == 1 else 'ies'}")
 
 
+LOCAL_RAY = "local"  # what a bare ``--ray`` stands for
+
+
+def optional_values(args: list[str]) -> list[str]:
+    """``args`` with a bare ``--ray`` (last, or before another option) given its default value: Click has
+    no option whose value may be left out."""
+    out: list[str] = []
+    for i, arg in enumerate(args):
+        out.append(arg)
+        if arg == "--ray" and (i + 1 == len(args) or args[i + 1].startswith("-")):
+            out.append(LOCAL_RAY)
+    return out
+
+
 def main() -> None:
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
-    app()
+    app(args=optional_values(sys.argv[1:]))
 
 
 if __name__ == "__main__":

@@ -36,3 +36,7 @@ class IndexMismatch(IndexProblem):
 
 class UnknownDocument(RagError, KeyError):
     """No document with that id in the index."""
+
+
+class ExtraMissing(RagError, ImportError):
+    """An optional part was asked for whose packages are not installed (e.g. Ray for indexing on a cluster)."""

@@ -12,11 +12,13 @@ needs neither torch nor sentence-transformers.
 from __future__ import annotations
 
 import logging
+import math
 import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
+import numpy as np
 from filelock import FileLock
 from pydantic import BaseModel, Field
 
@@ -41,6 +43,13 @@ from rag.trash import Trash
 log = logging.getLogger(__name__)
 
 Progress = Callable[[float, str], None]
+# Chunks and embeds documents somewhere else (``rag.distributed``: on Ray workers), yielding each document
+# with its chunks and their vectors as they are ready, in any order.
+# Characters of article text per chunk and per word piece of ``max_tokens``: the seeds give 716 characters a
+# chunk at 200 (with one sentence of overlap). Only sizes the IVF index of a run whose chunks are counted
+# elsewhere (``vectorize``): an estimate is enough there.
+CHUNK_CHARS_PER_TOKEN = 3.5
+Vectorize = Callable[[list[Document], ChunkingConfig], Iterable[tuple[Document, list[Chunk], np.ndarray]]]
 
 
 class IndexReport(BaseModel):
@@ -148,12 +157,17 @@ def update_index(
     progress: Progress | None = None,
     show_progress_bar: bool = False,
     documents: list[Document] | None = None,
+    issues: list[IngestIssue] | None = None,
     query_encoder: bool = True,
     user: str | None = None,
+    vectorize: Vectorize | None = None,
 ) -> IndexReport:
-    """Bring the index at ``index_dir`` in line with the folder ``corpus`` (or given ``documents``).
+    """Bring the index at ``index_dir`` in line with the folder ``corpus`` (or given ``documents``, read
+    from it with ``issues``).
 
     ``query_encoder``: also export the model to ONNX for fast question encoding, when not done yet.
+    ``vectorize``: chunk and embed the new or changed documents with it instead of ``embedder`` in this
+    process; their vectors are added to the index as they arrive (``rag.distributed``).
     The run is recorded in the index's ``changes.jsonl`` (``rag.changes``), by ``user`` when known.
     """
     t0 = time.perf_counter()
@@ -161,7 +175,7 @@ def update_index(
     index_dir = Path(index_dir)
     say = progress or (lambda f, msg: None)
     say(0.0, f"reading {corpus}")
-    issues: list[IngestIssue] = []
+    issues = list(issues or [])
     if documents is None:
         documents, issues = load_corpus(corpus, max_bytes=max_file_bytes)
         documents = without_tombstoned(corpus, documents)
@@ -178,7 +192,7 @@ def update_index(
         to_embed, metadata_changed = _plan_update(store, documents, report)
         paths = {d: store.documents[d].path for d in report.removed + report.updated}
         store.remove_documents(report.removed + report.updated)
-        _embed_and_add(store, to_embed, embedder, report, say, show_progress_bar)
+        _embed_and_add(store, to_embed, embedder, report, say, show_progress_bar, vectorize)
         if report.changed or metadata_changed or moved or not IndexStore.exists(index_dir):
             say(0.95, "saving index")
             store.save()
@@ -198,14 +212,28 @@ def update_index(
 
 
 def _embed_and_add(store: IndexStore, docs: list[Document], embedder: TextEmbedder, report: IndexReport,
-                   say: Progress, show_progress_bar: bool = False) -> None:
-    """Chunk and embed ``docs`` and add them to ``store`` (not saved)."""
+                   say: Progress, show_progress_bar: bool = False, vectorize: Vectorize | None = None) -> None:
+    """Chunk and embed ``docs`` and add them to ``store`` (not saved). With ``vectorize``, each document is
+    added as its vectors arrive, so the vectors of a large run are never all held at once (past the
+    store's ``approx_threshold`` they go straight into the IVF index); ``embed_seconds`` then counts the
+    chunking too."""
     cfg = store.manifest.chunking
+    if vectorize is not None and docs:
+        per_chunk = CHUNK_CHARS_PER_TOKEN * cfg.max_tokens
+        store.reserve(sum(max(1, math.ceil(len(d.text) / per_chunk)) for d in docs))
+        say(0.05, f"chunking and embedding {len(docs)} new or changed documents")
+        t_embed = time.perf_counter()
+        for doc, chunks, vectors in vectorize(docs, cfg):
+            store.add_document(doc, chunks, vectors)
+            report.chunks_embedded += len(chunks)
+        report.embed_seconds = time.perf_counter() - t_embed
+        return
     say(0.05, f"chunking {len(docs)} new or changed documents")
     per_doc: list[tuple[Document, list[Chunk]]] = [
         (doc, chunk_document(doc, cfg.max_tokens, cfg.overlap, embedder.count_tokens)) for doc in docs
     ]
     texts = [c.text for _, chunks in per_doc for c in chunks]
+    store.reserve(len(texts))
     say(0.1, f"embedding {len(texts)} chunks")
     t_embed = time.perf_counter()
     vectors = embedder.encode(texts, progress=show_progress_bar and len(texts) > 64)

@@ -321,11 +321,17 @@ def load_corpus(root: str | Path, max_bytes: int = MAX_FILE_BYTES) -> tuple[list
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"corpus folder not found: {root}")
+    return admit_all(read_file(path, root, max_bytes) for path in iter_corpus_files(root))
+
+
+def admit_all(read: Iterable[tuple[list[Document], list[IngestIssue]]]) -> tuple[list[Document], list[IngestIssue]]:
+    """The documents a folder's files gave (``read_file``'s results, in ``iter_corpus_files`` order), as
+    ``Admission`` admits them, and every issue met; the issues are logged. Where the files were read
+    (here, or on Ray workers: ``rag.distributed``) changes nothing."""
     issues: list[IngestIssue] = []
     admission = Admission()
     kept: dict[str, Document] = {}
-    for path in iter_corpus_files(root):
-        docs, file_issues = read_file(path, root, max_bytes)
+    for docs, file_issues in read:
         issues.extend(file_issues)
         for doc in docs:
             verdict = admission.admit(doc)

@@ -81,16 +81,26 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def new_vector_index(dim: int, kind: Literal["flat", "ivf"], train: np.ndarray | None = None) -> Any:
-    """An empty FAISS index with 64-bit ids: exact inner product, or IVF-SQ8 trained on ``train``."""
+MAX_NLIST = 65536
+TRAIN_PER_LIST = 39  # faiss wants at least ~39 training points per list
+
+
+def ivf_lists(total: int) -> int:
+    """IVF lists for a collection of ``total`` vectors: about 4·√N (the faiss guideline's low end)."""
+    return int(min(MAX_NLIST, max(16, 4 * math.sqrt(total))))
+
+
+def new_vector_index(dim: int, kind: Literal["flat", "ivf"], train: np.ndarray | None = None,
+                     nlist: int | None = None) -> Any:
+    """An empty FAISS index with 64-bit ids: exact inner product, or IVF-SQ8 trained on ``train`` with
+    ``nlist`` lists (default: ``ivf_lists(len(train))``; never more than ``train`` supports)."""
     import faiss
 
     if kind == "flat":
         return faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
     if train is None or len(train) == 0:
         raise ValueError("an IVF index needs training vectors")
-    nlist = int(min(65536, max(16, 4 * math.sqrt(len(train)))))
-    nlist = min(nlist, max(1, len(train) // 39))  # faiss wants ~39 training points per list
+    nlist = min(nlist or ivf_lists(len(train)), max(1, len(train) // TRAIN_PER_LIST))
     index = faiss.index_factory(dim, f"IVF{nlist},SQ8", faiss.METRIC_INNER_PRODUCT)
     sample = train
     if len(train) > 256 * nlist:
@@ -169,6 +179,7 @@ class IndexStore:
         self.chunks: ChunkTable = chunks
         self.vectors = vectors
         self._stamp: tuple[int, int, int] | None = None  # the manifest file this store matches on disk
+        self._planned = 0  # vectors this store expects to hold once the current run is added (``reserve``)
 
     # ---- creation and loading -------------------------------------------------------------
     @classmethod
@@ -318,15 +329,34 @@ class IndexStore:
             self._add_vectors(np.asarray(vectors, dtype=np.float32), np.asarray(ids, dtype=np.int64))
         return ids
 
+    def reserve(self, n_new: int) -> None:
+        """Expect ``n_new`` more vectors in this run (an estimate will do), so that a collection growing past
+        ``approx_threshold`` gets an IVF index sized for where it is going: ``ivf_lists`` of the planned total,
+        trained on the first ``TRAIN_PER_LIST`` vectors per list to arrive (at least ``approx_threshold``).
+        Those are held in the exact index until then; every later vector goes straight into the IVF lists,
+        so a large build never holds all its vectors uncompressed."""
+        self._planned = self.vectors.ntotal + max(0, n_new)
+
+    def _ivf_plan(self) -> tuple[int, int]:
+        """(lists, training vectors) for the move to IVF, from the planned total (``reserve``)."""
+        m = self.manifest
+        if self._planned <= m.approx_threshold:
+            return 0, m.approx_threshold  # unplanned: as many lists as the vectors at the move support
+        nlist = ivf_lists(self._planned)
+        return nlist, min(self._planned, max(m.approx_threshold, TRAIN_PER_LIST * nlist))
+
     def _add_vectors(self, vecs: np.ndarray, ids: np.ndarray) -> None:
         m = self.manifest
-        if m.index_type == "flat" and self.vectors.ntotal + len(ids) > m.approx_threshold:
-            self._to_approximate(extra=(vecs, ids))
-            return
+        if m.index_type == "flat":
+            nlist, train_size = self._ivf_plan()
+            if self.vectors.ntotal + len(ids) > m.approx_threshold and self.vectors.ntotal + len(ids) >= train_size:
+                self._to_approximate(extra=(vecs, ids), nlist=nlist or None)
+                return
         self.vectors.add_with_ids(np.ascontiguousarray(vecs), ids)
 
-    def _to_approximate(self, extra: tuple[np.ndarray, np.ndarray]) -> None:
-        """Move from the exact flat index to IVF-SQ8 once the collection outgrows it."""
+    def _to_approximate(self, extra: tuple[np.ndarray, np.ndarray], nlist: int | None = None) -> None:
+        """Move from the exact flat index to IVF-SQ8 once the collection outgrows it (``nlist`` lists,
+        default as many as the vectors at hand support), trained on every vector at hand."""
         import faiss
 
         flat = self.vectors
@@ -335,7 +365,7 @@ class IndexStore:
         old_ids = faiss.vector_to_array(flat.id_map).astype(np.int64) if n else np.zeros(0, np.int64)
         all_vecs = np.vstack([old_vecs, extra[0]]).astype(np.float32)
         all_ids = np.concatenate([old_ids, extra[1]])
-        index = new_vector_index(self.manifest.dim, "ivf", train=all_vecs)
+        index = new_vector_index(self.manifest.dim, "ivf", train=all_vecs, nlist=nlist)
         index.add_with_ids(all_vecs, all_ids)
         self.vectors = index
         self.manifest.index_type = "ivf"
@@ -381,6 +411,9 @@ class IndexStore:
         import faiss
 
         self.path.mkdir(parents=True, exist_ok=True)
+        if self.manifest.index_type == "flat" and self.vectors.ntotal > self.manifest.approx_threshold:
+            self._to_approximate(extra=(np.zeros((0, self.manifest.dim), np.float32), np.zeros(0, np.int64)))
+        self._planned = 0  # a planned run (``reserve``) ends with its save
         m = self.manifest
         gen = m.generation + 1
         old_files = {e.name for e in m.files.values()}

@@ -41,6 +41,25 @@ def test_empty_corpus(tmp_path: Path) -> None:
     assert r.returncode == 1 and "corpus folder not found" in r.stderr
 
 
+def test_a_bare_ray_option_means_a_local_cluster() -> None:
+    from rag.cli import LOCAL_RAY, optional_values
+
+    assert optional_values(["index", "c", "--ray"]) == ["index", "c", "--ray", LOCAL_RAY]
+    assert optional_values(["index", "--ray", "--ray-cpus", "2"]) == ["index", "--ray", LOCAL_RAY, "--ray-cpus", "2"]
+    assert optional_values(["index", "--ray", "ray://head:10001"]) == ["index", "--ray", "ray://head:10001"]
+
+
+def test_ray_without_the_extra_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "a.txt").write_text("NATO met in Brussels.", encoding="utf-8")
+    argv = ["rag", "index", str(tmp_path / "c"), "--index", str(tmp_path / "i"), "--ray"]
+    code = ("import sys; sys.modules['ray'] = None; from rag.cli import main; "  # as if Ray were not installed
+            f"sys.argv = {argv!r}; main()")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=ENV, timeout=120)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert r.stderr.strip() == "error: indexing on Ray needs the ray extra: pip install -e '.[ray]'"
+
+
 @pytest.mark.slow
 def test_index_and_ask_json(tmp_path: Path, real_seeds_index: tuple[Path, Path]) -> None:
     corpus, index = real_seeds_index

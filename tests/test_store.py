@@ -154,3 +154,45 @@ def test_the_fake_embedder_keeps_the_embedder_contract() -> None:
         assert all(callable(getattr(cls, m, None)) for m in ("count_tokens", "encode", "encode_query",
                                                              "encode_queries", "export_query_encoder",
                                                              "use_query_encoder"))
+
+
+def _synthetic_docs(n_docs: int, per_doc: int, dim: int, seed: int = 0):  # type: ignore[no-untyped-def]
+    """Documents of ``per_doc`` one-character chunks with random unit vectors (the store's view only)."""
+    from rag.schema import Chunk, Document
+
+    rng = np.random.default_rng(seed)
+    for d in range(n_docs):
+        doc = Document(doc_id=f"d{d}", title=f"d{d}", text="x" * per_doc, content_hash=f"h{d}")
+        chunks = [Chunk(chunk_id=i, doc_id=doc.doc_id, start=i, end=i + 1, text="x") for i in range(per_doc)]
+        vecs = rng.standard_normal((per_doc, dim)).astype(np.float32)
+        yield doc, chunks, vecs / np.linalg.norm(vecs, axis=1, keepdims=True)
+
+
+def test_reserve_sizes_the_ivf_index_for_the_planned_total_and_streams_past_its_training_sample(
+        tmp_path: Path) -> None:
+    from rag.store import TRAIN_PER_LIST, ivf_lists
+
+    store = IndexStore.create(tmp_path / "i", "m", 8, ChunkingConfig(), approx_threshold=1000)
+    store.reserve(40_000)
+    nlist = ivf_lists(40_000)
+    train = TRAIN_PER_LIST * nlist  # 31,200: more than the threshold, fewer than the planned total
+    for n, (doc, chunks, vecs) in enumerate(_synthetic_docs(40, 1000, 8), start=1):
+        store.add_document(doc, chunks, vecs)
+        # exact until the training sample is in; then IVF, and every later vector goes straight into it
+        assert store.manifest.index_type == ("flat" if n * 1000 < train else "ivf")
+    assert store.vectors.nlist == nlist and store.vectors.ntotal == 40_000
+    store.save()
+    assert IndexStore.open(tmp_path / "i").vectors.nlist == nlist
+
+
+def test_an_unplanned_or_overestimated_run_still_ends_approximate_past_the_threshold(tmp_path: Path) -> None:
+    unplanned = IndexStore.create(tmp_path / "u", "m", 8, ChunkingConfig(), approx_threshold=1000)
+    planned = IndexStore.create(tmp_path / "p", "m", 8, ChunkingConfig(), approx_threshold=1000)
+    planned.reserve(1_000_000)  # an estimate far above what comes: its training sample never fills
+    for doc, chunks, vecs in _synthetic_docs(5, 1000, 8):
+        unplanned.add_document(doc, chunks, vecs)
+        planned.add_document(doc, chunks, vecs)
+    assert unplanned.manifest.index_type == "ivf"  # moved as soon as it passed the threshold
+    assert planned.manifest.index_type == "flat"
+    planned.save()  # the save moves it: at rest an index is exact only up to its threshold
+    assert planned.manifest.index_type == "ivf" and IndexStore.open(tmp_path / "p").vectors.ntotal == 5000
