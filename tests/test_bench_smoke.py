@@ -89,3 +89,17 @@ def test_bench_update_smoke(bench_env: Path, tmp_path: Path) -> None:
     assert res["index"]["passages"] == 300
     assert res["update_index"]["seconds"] > 0 and res["assistant_update"]["seconds"] > 0
     assert 0 < res["assistant_add"]["seconds"] <= res["assistant_add"]["until_found_s"]
+
+
+@pytest.mark.skipif(not (SHARED_DATA / "qa-train" / "squad_v1.1_train_explorer.json.gz").is_file(),
+                    reason="SQuAD train is not in ../shared/data/qa-train")
+def test_bench_ray_smoke(bench_env: Path, tmp_path: Path) -> None:
+    pytest.importorskip("ray", reason="Ray is the optional 'ray' extra: pip install -e '.[ray]'")
+    from bench import bench_ray
+
+    assert bench_ray.main(["--paragraphs", "40", "--repeat", "1", "--out", str(tmp_path / "ray.json")]) == 0
+    res = _result(tmp_path, "ray")
+    assert res["runs"][0]["single"]["chunks"] == res["runs"][0]["ray"]["chunks"] >= 40
+    assert res["same_index"] == {"same_documents": True, "same_chunk_rows": True,
+                                 "max_vector_diff": res["same_index"]["max_vector_diff"]}
+    assert res["same_index"]["max_vector_diff"] < 1e-5
