@@ -41,3 +41,18 @@ def test_unknown_words_still_return_dense_results(retriever: Retriever) -> None:
     ps = retriever.retrieve("zzzqqq xxyyzz", k=3)  # BM25 finds nothing; the dense side still ranks passages
     assert len(ps) == 3 and all(p.dense_score is not None for p in ps)
     assert [p.rank for p in ps] == [0, 1, 2]
+
+
+def test_fusion_is_a_convex_combination_of_normalised_scores() -> None:
+    from rag.retriever import fuse
+
+    dense = [(1, 0.9), (2, 0.7), (3, 0.5)]
+    lexical = [(3, 12.0), (4, 6.0), (1, 2.0)]
+    got = fuse(dense, lexical, dense_weight=0.4)
+    assert got[1] == pytest.approx(0.4 * 1.0 + 0.6 * 0.0)
+    assert got[2] == pytest.approx(0.4 * 0.5)  # absent from BM25: nothing from it
+    assert got[3] == pytest.approx(0.4 * 0.0 + 0.6 * 1.0)
+    assert got[4] == pytest.approx(0.6 * 0.4)
+    assert all(0.0 <= v <= 1.0 for v in got.values())
+    assert fuse([(7, 0.3)], [], 0.4) == {7: pytest.approx(0.4)}  # one hit (or equal scores) counts as the best
+    assert fuse([], [], 0.4) == {}
