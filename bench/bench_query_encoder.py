@@ -29,6 +29,7 @@ import numpy as np
 
 from bench.common import DEV_A, cache_dir, median, squad_corpus, summary_ms, write_result
 from eval.datasets import load_squad
+from eval.metrics import dedupe
 from eval.squad import read_article_split
 from rag import Assistant
 from rag.embedding import QUERY_ENCODER_META, Embedder, OnnxQueryEncoder, query_encoder_dir
@@ -52,14 +53,6 @@ def int8_encoder(fp32: Path, out: Path) -> Path:
     meta.pop("check", None)
     atomic_write_bytes(out / QUERY_ENCODER_META, json.dumps(meta, indent=1).encode())
     return out
-
-
-def first_docs(doc_ids: list[str], k: int) -> list[str]:
-    out: list[str] = []
-    for d in doc_ids:
-        if d not in out:
-            out.append(d)
-    return out[:k]
 
 
 def recall(ranked: list[list[str]], gold: list[str]) -> dict[str, float]:
@@ -116,8 +109,8 @@ def main(argv: list[str] | None = None) -> int:
         for name, enc in encoders.items():
             embedder.query_encoder = enc  # as Embedder.use_query_encoder would attach it
             vecs[name] = enc.encode([q.question for q in qs])  # type: ignore[union-attr]
-            hybrid = [first_docs([p.doc_id for p in qa.retrieve(q.question, k=10)], 10) for q in qs]
-            dense = [first_docs([store.chunks[c].doc_id for c, _ in store.search(v, 40)], 10) for v in vecs[name]]
+            hybrid = [dedupe(p.doc_id for p in qa.retrieve(q.question, k=10))[:10] for q in qs]
+            dense = [dedupe(store.chunks[c].doc_id for c, _ in store.search(v, 40))[:10] for v in vecs[name]]
             rows[name] = {"hybrid": recall(hybrid, gold), "dense": recall(dense, gold)}
         cos = np.sum(vecs["fp32"] * vecs["int8"], axis=1)
         rows["int8_vs_fp32_cosine"] = {"mean": round(float(cos.mean()), 5), "min": round(float(cos.min()), 5),

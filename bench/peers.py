@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import DEV_A, cache_dir, median, summary_ms, write_result
+from eval.metrics import dedupe
 
 SYSTEMS = ("rag", "txtai-hybrid", "bm25s", "st-faiss")
 
@@ -53,7 +54,7 @@ def build_rag(docs: list[dict[str, str]], folder: Path) -> Any:
     retriever = Retriever(IndexStore.open(folder / "index"), embedder)
 
     def search(q: str, k: int) -> list[str]:
-        return _distinct([p.doc_id for p in retriever.retrieve(q, k=3 * k)], k)
+        return dedupe(p.doc_id for p in retriever.retrieve(q, k=3 * k))[:k]
 
     return search
 
@@ -131,14 +132,6 @@ import faiss; from sentence_transformers import SentenceTransformer; from rag.em
 m = SentenceTransformer(resolve_model_path(None)[1], device='cpu'); i = faiss.read_index(F + '/st.faiss')
 i.search(m.encode([Q], normalize_embeddings=True), 10)""",
 }
-
-
-def _distinct(ids: list[str], k: int) -> list[str]:
-    out: list[str] = []
-    for i in ids:
-        if i not in out:
-            out.append(i)
-    return out[:k]
 
 
 def score(ranked: list[list[str]], gold: list[str]) -> dict[str, float]:

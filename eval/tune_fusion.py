@@ -51,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--depth", type=int, default=50)
     args = ap.parse_args(argv)
 
+    from eval.metrics import dedupe
     from eval.squad import SPLIT_FILE, read, read_article_split, write_corpus
     from rag.embedding import Embedder
     from rag.indexer import update_index
@@ -74,10 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     def score(fusion: Fusion) -> tuple[float, float]:
         r1 = r5 = 0
         for dense, lexical, gold in runs:
-            docs: list[str] = []
-            for cid in fusion(dense, lexical):
-                if doc_of[cid] not in docs:
-                    docs.append(doc_of[cid])
+            docs = dedupe(doc_of[cid] for cid in fusion(dense, lexical))
             r1 += docs[:1] == [gold]
             r5 += gold in docs[:5]
         return r1 / len(runs), r5 / len(runs)

@@ -174,13 +174,11 @@ def embed_documents(docs: list[Document], cfg: ChunkingConfig, model_path: str,
     ds = ds.map_batches(_embedding_actor(model_path, threads), batch_size=options.batch_size,
                         num_cpus=options.cpus_per_actor, compute=ray.data.ActorPoolStrategy(size=options.concurrency))
     spans: dict[int, dict[int, tuple[int, int, np.ndarray]]] = {}  # document -> chunk position -> span, vector
-    expected: dict[int, int] = {}
     ready: dict[int, tuple[Document, list[Chunk], np.ndarray]] = {}
     next_out = 0
     for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
         for j in range(len(batch["order"])):
             i, count = int(batch["order"][j]), int(batch["count"][j])
-            expected[i] = count
             got = spans.setdefault(i, {})
             if count:
                 got[int(batch["n"][j])] = (int(batch["start"][j]), int(batch["end"][j]), batch["vector"][j])
@@ -195,10 +193,9 @@ def embed_documents(docs: list[Document], cfg: ChunkingConfig, model_path: str,
 
 def _assemble(doc: Document, got: dict[int, tuple[int, int, np.ndarray]]) -> tuple[Document, list[Chunk], np.ndarray]:
     """The document's chunks in order (text sliced from the document: offsets exact) and their vectors."""
-    chunks = [Chunk(chunk_id=n, doc_id=doc.doc_id, start=s, end=e, text=doc.text[s:e])
-              for n, (s, e, _) in sorted(got.items())]
-    dim = len(next(iter(got.values()))[2]) if got else 0
-    vectors = np.stack([v for _, (_, _, v) in sorted(got.items())]).astype(np.float32) if got else np.zeros((0, dim))
+    rows = sorted(got.items())
+    chunks = [Chunk(chunk_id=n, doc_id=doc.doc_id, start=s, end=e, text=doc.text[s:e]) for n, (s, e, _) in rows]
+    vectors = np.stack([v for _, (_, _, v) in rows]).astype(np.float32) if rows else np.zeros((0, 0), np.float32)
     return doc, chunks, vectors
 
 

@@ -43,12 +43,12 @@ from rag.trash import Trash
 log = logging.getLogger(__name__)
 
 Progress = Callable[[float, str], None]
-# Chunks and embeds documents somewhere else (``rag.distributed``: on Ray workers), yielding each document
-# with its chunks and their vectors as they are ready, in any order.
 # Characters of article text per chunk and per word piece of ``max_tokens``: the seeds give 716 characters a
 # chunk at 200 (with one sentence of overlap). Only sizes the IVF index of a run whose chunks are counted
 # elsewhere (``vectorize``): an estimate is enough there.
 CHUNK_CHARS_PER_TOKEN = 3.5
+# Chunks and embeds documents somewhere else (``rag.distributed``: on Ray workers), yielding each document
+# with its chunks and their vectors as they are ready (``rag.distributed`` yields them in the given order).
 Vectorize = Callable[[list[Document], ChunkingConfig], Iterable[tuple[Document, list[Chunk], np.ndarray]]]
 
 
