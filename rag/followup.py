@@ -7,12 +7,14 @@ and only ever looks at the previous turn (whose own resolved question already ca
 1. A question stands alone and is returned unchanged unless it leans on the previous turn: it holds a
    pronoun that points back (he, she, him, his, her, it, its, they, them, their, there, then, ones; not
    an existential "there is"), starts with "and", "but", "so", "what about" or "how about", ends with
-   "that" or "this", or has fewer than two content words besides prepositions ("When?", "On what
-   date?", "Why not now?").
+   "that", "this" or "so", holds "that" or "this" beside an auxiliary ("How long did that take?"), or has
+   fewer than two content words besides prepositions ("When?", "On what date?", "Why not now?").
 2. Person pronouns (he, she, him, his, her) become the person the previous turn was about: its answer
    when that reads as a name (every word capitalised, at most six words), else the X of a previous
    "Who is X?", else the first capitalised name in the previous question after its first word. "his",
    and "her" before a word, become "<name>'s".
+   "They" and "them" become the previous answer when it names several things ("Britain and
+   Germany", "migrants"; never a number): "How many troops will each of them provide?".
 3. A bare wh-phrase, with no verb of its own ("When?", "With which countries?", "Why not now?"), takes
    the rest of the previous question: the previous wh-phrase gives way to the new one ("Who did
    Craddock start talks with?" + "When?" -> "When did Craddock start talks with?"). When the previous
@@ -23,8 +25,9 @@ and only ever looks at the previous turn (whose own resolved question already ca
 5. Retrieval searches for the resolved question followed by the previous turn's question and answer, so
    the passages stay where the conversation is; the reader reads the resolved question alone.
 
-What the rule cannot resolve ("it" for a thing, "they") it leaves to step 5: the words stay, and the
-previous turn steers retrieval. Scored on ``eval/dialogues.jsonl`` with ``rag eval``.
+What the rule cannot resolve ("it" for a thing, "they" after a single answer) it leaves to step 5: the
+words stay, and the previous turn steers retrieval. Rules were chosen on ``eval/dialogues-tune.jsonl``;
+``eval/dialogues.jsonl`` reports them (``rag eval``).
 """
 
 from __future__ import annotations
@@ -55,7 +58,7 @@ class Resolution(BaseModel):
     asked: str
     question: str  # what the reader reads (the question asked when it stands alone)
     search: str  # what retrieval searches for
-    rule: str = ""  # steps applied: "person", "wh", "person+wh", "about", or "context" (retrieval only); "" alone
+    rule: str = ""  # steps applied, "+"-joined: "person", "plural", "wh", "about"; "context" (retrieval only); "" alone
 
 
 def leans_on_previous(question: str) -> bool:
@@ -64,8 +67,11 @@ def leans_on_previous(question: str) -> bool:
     words = re.findall(r"[a-z]+", q)
     if any(w in BACK and not (w == "there" and _existential(words, i)) for i, w in enumerate(words)):
         return True
-    if q.startswith(LEADS) or (words and words[-1] in {"that", "this"}):
+    if q.startswith(LEADS) or (words and words[-1] in {"that", "this", "so"}):
         return True
+    if any(w in {"that", "this"} and (words[i - 1] in AUX or (i + 1 < len(words) and words[i + 1] in AUX))
+           for i, w in enumerate(words) if i > 0):
+        return True  # a demonstrative standing for what was said: "How long did that take?"
     return len(_content(question)) < 2
 
 
@@ -94,6 +100,9 @@ def resolve(question: str, history: Sequence[Turn] = ()) -> Resolution:
         if person and any(w.lower() in PERSON for w in _words(q)):
             q = _replace_persons(q, person)
             rules.append("person")
+        if _names_several(prev.answer) and re.search(r"(?i)\b(?:they|them)\b", q):
+            q = re.sub(r"(?i)\b(?:they|them)\b", (prev.answer or "").strip(), q, count=1)
+            rules.append("plural")
         if _is_bare_wh(q):
             q = _take_rest(q, prev_q, prev.answer)
             rules.append("wh")
@@ -122,6 +131,15 @@ def _is_name(text: str | None) -> bool:
     words = text.split()
     return 0 < len(words) <= 6 and all(w[:1].isupper() or w.lower() in NAME_PARTICLES for w in words) \
         and words[0][:1].isupper()
+
+
+def _names_several(answer: str | None) -> bool:
+    """Whether an answer names several things ("Britain and Germany", "migrants"): what "they" and
+    "them" stand for in the next question. Numbers never do ("4,000 troops" answers a count)."""
+    words = (answer or "").split()
+    if not words or len(words) > 8 or re.search(r"\d", answer or ""):
+        return False
+    return "and" in words or (len(words) == 1 and words[0].endswith("s") and not words[0].endswith("ss"))
 
 
 def _first_name(text: str) -> str | None:

@@ -16,8 +16,10 @@ from __future__ import annotations
 import codecs
 import logging
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlparse
 
 log = logging.getLogger(__name__)
 
@@ -148,19 +150,93 @@ def _words(text: str) -> set[str]:
     return set(re.findall(r"\w+", text.casefold()))
 
 
-def headline(tree: Any, title: str | None) -> str | None:
-    """The page's headline: its first ``<h1>`` that shares at least half its words with the ``title``
-    the metadata gives (which often carries a kicker, a site name or another wording), else ``title``.
-    Chosen on the tuning half of html-eval-a's pages (titles right 82% against 75%; the other half,
-    reported: 74% against 65%; ``bench/bench_html.py``, docs/benchmarks.md f)."""
-    if not title:
-        return title
-    for h1 in tree.xpath("//h1"):
-        text = " ".join(h1.text_content().split())
-        words = _words(text)
-        if words and len(text) <= 250 and len(words & _words(title)) >= len(words) / 2:
+def _key(text: str | None) -> str:
+    """``text`` for comparing titles: NFKC, no soft hyphens or quotation marks, one kind of dash, case
+    and white space folded."""
+    text = unicodedata.normalize("NFKC", text or "").replace("\xad", "")
+    text = re.sub(r"[\"'„“”‚‘’«»]", "", text)
+    return " ".join(re.sub(r"[–—-]", "-", text).split()).casefold()
+
+
+def _text(el: Any) -> str:
+    return " ".join(el.text_content().split())
+
+
+_ARCHIVED = re.compile(r"^https?://web\.archive\.org/web/[^/]+/(.+)$")
+_TITLE_PARTS = re.compile(r"\s*:\s+|\s+(?:\||-|–|—|::|·|»|«)\s+")
+HEADLINE_MIN_WORDS = 6  # an <h1> this long is the headline even when the metadata words it otherwise
+
+
+def _is_logo(h1: Any, site_keys: set[str]) -> bool:
+    """Whether an ``<h1>`` is the site's name or logo (all of it a link to the home page), not a headline."""
+    text = _text(h1)
+    links = h1.xpath(".//a")
+    if links and sum(len(_text(a)) for a in links) >= 0.9 * len(text):
+        href = links[0].get("href") or ""
+        if m := _ARCHIVED.match(href):  # a page saved from the Internet Archive links through it
+            href = m.group(1)
+        if urlparse(href).path.strip("/") in ("", "index.html", "index.php"):
+            return True
+    return _site_key(text) in site_keys
+
+
+def _without_kicker(h1: Any, title: str) -> str:
+    """The ``<h1>``'s text less the one child element (a kicker, a section label, a byline) whose removal
+    leaves ``title``; ``title`` itself when no single child does."""
+    kids = [c for c in h1 if isinstance(c.tag, str)]
+    for drop in kids:
+        parts = [h1.text or ""]
+        for c in kids:
+            parts += [c.text_content() if c is not drop else "", c.tail or ""]
+        text = " ".join(" ".join(parts).split())
+        if _key(text) == _key(title):
             return text
     return title
+
+
+def headline(tree: Any, title: str | None, sitename: str | None = None, hostname: str | None = None) -> str | None:
+    """The article's title, from the metadata's ``title`` (trafilatura's) and the page itself:
+
+    1. The metadata title less the site's name (``strip_site_name``; a site name equal to the whole
+       title is no site name).
+    2. The first ``<h1>`` that is not the site's logo or name: when it holds the metadata title and more
+       (a kicker, a section label: "Tunesien Große Aufgaben ..."), the ``<h1>`` less that part; when it
+       shares at least half its words with the metadata title, or has at least ``HEADLINE_MIN_WORDS``
+       words, the ``<h1>``.
+    3. Without such an ``<h1>``: when the metadata title is the site's name or logo, or does not occur
+       in the page's ``<title>`` at all, the longest part of ``<title>`` that does not name the site.
+
+    Chosen on the tuning half of html-eval-a's pages (bench/bench_html.py --half tune; docs/benchmarks.md f).
+    """
+    if sitename and title and _key(sitename) == _key(title):
+        sitename = None
+    stripped = strip_site_name(title, sitename, hostname)
+    site_keys = {k for k in (_site_key(sitename or ""), _site_key(hostname or ""),
+                             _site_key((hostname or "").rsplit(".", 1)[0])) if len(k) >= 3}
+    logos = set()
+    for h1 in tree.xpath("//h1"):
+        text = _text(h1)
+        words = _words(text)
+        if not words or len(text) > 250:
+            continue
+        if _is_logo(h1, site_keys):
+            logos.add(_key(text))
+            continue
+        kicked = stripped and _key(stripped) in _key(text) and _key(stripped) != _key(text)
+        if kicked and len(_words(stripped or "")) >= 2:
+            return _without_kicker(h1, stripped or "")
+        if len(words & (_words(stripped or "") | _words(title or ""))) >= len(words) / 2 \
+                or len(words) >= HEADLINE_MIN_WORDS:
+            return text
+    heads = tree.xpath("//title")
+    page = _text(heads[0]) if heads else ""
+    if stripped and page and (_key(stripped) in logos or _site_key(stripped) in site_keys
+                              or _key(stripped) not in _key(page)):
+        parts = [p for p in _TITLE_PARTS.split(page)
+                 if p and _key(p) not in logos | {_key(stripped)} and _site_key(p) not in site_keys]
+        if parts:
+            return max(parts, key=len)
+    return stripped
 
 
 def extract_page(html: str) -> WebPage | None:
@@ -176,8 +252,7 @@ def extract_page(html: str) -> WebPage | None:
     if not text:
         return None
     lang = doc.get("language") or (m.group(1).lower() if (m := _HTML_LANG.search(html[:4096])) else None)
-    title = strip_site_name(_clean(doc.get("title")), _clean(doc.get("sitename")), _clean(doc.get("hostname")))
-    title = headline(tree, title)
+    title = headline(tree, _clean(doc.get("title")), _clean(doc.get("sitename")), _clean(doc.get("hostname")))
     return WebPage(text=text, title=title, author=_clean(doc.get("author")),
                    date=_clean(doc.get("date")), sitename=_clean(doc.get("sitename")), url=_clean(doc.get("url")),
                    language=lang)

@@ -13,7 +13,8 @@ from rag.schema import Answer, Turn
 
 @pytest.mark.parametrize("question", [
     "Who did she meet in Oslo?", "When did it open?", "And the second one?", "What about Norway?",
-    "Where?", "Why not now?", "On what date?", "Why did they agree to that?",
+    "Where?", "Why not now?", "On what date?", "Why did they agree to that?", "How long did that take?",
+    "Who said so?",
 ])
 def test_questions_that_point_back(question: str) -> None:
     assert leans_on_previous(question)
@@ -82,6 +83,16 @@ def test_it_and_they_are_left_to_retrieval() -> None:
     assert res.question == "How long is it?"
     assert res.rule == "context"
     assert res.search.startswith("How long is it?") and "harbour bridge" in res.search
+
+
+def test_they_and_them_become_an_answer_that_names_several_things() -> None:
+    prev = Turn(question="Which navies sent ships to the Baltic Sea?", answer="Denmark and Norway")
+    res = resolve("How many ships did each of them send?", [prev])
+    assert res.question == "How many ships did each of Denmark and Norway send?" and res.rule == "plural"
+    prev = Turn(question="What did the harbour bridge replace?", answer="ferries")
+    assert resolve("When did they stop running?", [prev]).question == "When did ferries stop running?"
+    prev = Turn(question="How many ships did Denmark send?", answer="12 ships")  # a count is not a thing
+    assert resolve("Where did they sail?", [prev]).rule == "context"
 
 
 def test_only_the_last_turn_is_used_and_it_carries_its_own_resolution() -> None:

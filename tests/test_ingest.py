@@ -156,3 +156,38 @@ def test_the_site_name_is_not_part_of_the_title() -> None:
     assert strip_site_name("Canada - a new role in the Baltics", "Daily Planet", "dailyplanet.com") == \
         "Canada - a new role in the Baltics"  # a dash inside the headline stays
     assert strip_site_name("Daily Planet", "Daily Planet", None) == "Daily Planet"  # never left empty
+
+
+def _tree(body: str, title: str = "") -> object:
+    import lxml.html
+
+    return lxml.html.document_fromstring(f"<html><head><title>{title}</title></head><body>{body}</body></html>")
+
+
+def test_the_headline_drops_a_kicker_the_metadata_title_lacks() -> None:
+    from rag.webpage import headline
+
+    tree = _tree('<h1><span class="roofline">Tunesien</span> Gro\u00dfe Aufgaben f\u00fcr die neue Regierung</h1>')
+    assert headline(tree, "Gro\u00dfe Aufgaben f\u00fcr die neue Regierung", None, None) == \
+        "Gro\u00dfe Aufgaben f\u00fcr die neue Regierung"
+    # the page's own spelling (soft hyphens) is kept, not the metadata's
+    tree = _tree("<h1><span>Ern\u00e4hrung</span> Schulze: Welt\u00adern\u00e4hrungs\u00adprogramm hilft</h1>")
+    assert headline(tree, "Schulze: Welternährungsprogramm hilft", None, None) == \
+        "Schulze: Welt\u00adern\u00e4hrungs\u00adprogramm hilft"
+
+
+def test_the_headline_skips_the_site_logo_and_trusts_a_long_h1() -> None:
+    from rag.webpage import headline
+
+    logo = '<h1><a href="https://www.example.org/">Daily Planet</a></h1>'
+    tree = _tree(logo + "<h1>Canada will lead the new battlegroup in Latvia</h1>")
+    assert headline(tree, "Battlegroup news | Daily Planet", "Daily Planet", "example.org") == \
+        "Canada will lead the new battlegroup in Latvia"  # six words or more: the headline
+    tree = _tree("<h1>Newsletter</h1>")
+    assert headline(tree, "Canada to lead battlegroup", None, None) == "Canada to lead battlegroup"  # short, unrelated
+    # the metadata names only the site (the logo): the page's <title> less the site's name
+    tree = _tree(logo, "Canada to lead battlegroup : Daily Planet")
+    assert headline(tree, "Daily Planet", None, "example.org") == "Canada to lead battlegroup"
+    # the metadata title is nowhere in <title>: <title> less the site's name
+    tree = _tree("<p>x</p>", "Repair caf\u00e9 on 31 January: City of Ahlen")
+    assert headline(tree, "News", "City of Ahlen", None) == "Repair caf\u00e9 on 31 January"
