@@ -8,7 +8,8 @@ articles (``eval/splits/dev-a.json``: ``tune``), never the test half's. For each
 on them: recall@1 and recall@5 of the question's own paragraph among the first distinct documents.
 Fusions: reciprocal rank (k = 10, 30, 60; dense weighted 0.3-1), and the convex combination of
 min-max-normalised scores that ``rag.retriever.fuse`` computes, for dense weights 0.1-0.9.
-The weight with the best recall@1 is what ``rag.retriever.DENSE_WEIGHT`` is set to.
+Then BM25's own settings (``--bm25``): k1 and b on a grid, each with the convex fusion's dense weights
+0.2-0.5. The best recall@1 sets ``rag.retriever.BM25_K1``, ``BM25_B`` and ``DENSE_WEIGHT``.
 """
 
 from __future__ import annotations
@@ -49,13 +50,14 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--index", type=Path, default=ROOT / ".cache" / "tune-fusion" / "index")
     ap.add_argument("--depth", type=int, default=50)
+    ap.add_argument("--bm25", action="store_true", help="also search BM25's k1 and b")
     args = ap.parse_args(argv)
 
     from eval.metrics import dedupe
     from eval.squad import SPLIT_FILE, read, read_article_split, write_corpus
     from rag.embedding import Embedder
     from rag.indexer import update_index
-    from rag.retriever import Retriever
+    from rag.retriever import BM25_B, BM25_K1, DENSE_WEIGHT, LexicalIndex, Retriever
     from rag.store import IndexStore
 
     sf = read(DEV_A)
@@ -68,11 +70,12 @@ def main(argv: list[str] | None = None) -> int:
     doc_of = {cid: retriever.store.chunks[cid].doc_id for cid in retriever.store.chunks}
     titles = set(read_article_split(SPLIT_FILE)["tune"])
     runs: list[tuple[Ranking, Ranking, str]] = []
-    for e in (e for e in sf.examples if e.title in titles):
+    questions = [e for e in sf.examples if e.title in titles]
+    for e in questions:
         dense = retriever.store.search(embedder.encode_query(e.question), args.depth)
         runs.append((dense, retriever._lexical(e.question, args.depth, None), e.doc_id))
 
-    def score(fusion: Fusion) -> tuple[float, float]:
+    def score(fusion: Fusion, runs: list[tuple[Ranking, Ranking, str]] = runs) -> tuple[float, float]:
         r1 = r5 = 0
         for dense, lexical, gold in runs:
             docs = dedupe(doc_of[cid] for cid in fusion(dense, lexical))
@@ -94,7 +97,23 @@ def main(argv: list[str] | None = None) -> int:
         best = row if row[1] > best[1] else best
     for name, r1, r5 in rows:
         print(f"| {name} | {r1:.4f} | {r5:.4f} |")
-    print(f"best convex: {best[0]} (recall@1 {best[1]:.4f}, recall@5 {best[2]:.4f})")
+    print(f"best convex: {best[0]} (recall@1 {best[1]:.4f}, recall@5 {best[2]:.4f}); "
+          f"BM25 as shipped: k1 {BM25_K1}, b {BM25_B}")
+    if args.bm25:
+        ids = sorted(retriever.store.chunks)
+        texts = [retriever.store.chunks.text(i) for i in ids]
+        print("| k1 | b | best dense weight | recall@1 | recall@5 |\n|---|---|---|---|---|")
+        top = (0.0, 0.0, 0.0, 0.0, 0.0)
+        for k1 in (0.3, 0.45, 0.6, 0.9, 1.2, 1.5, 2.0):
+            for b in (0.5, 0.75, 0.9, 1.0):
+                lexical = LexicalIndex(ids, texts, k1=k1, b=b)
+                grid = [(d, lexical.search(e.question, args.depth), g)
+                        for (d, _, g), e in zip(runs, questions, strict=True)]
+                cell = max((*score(convex(w), grid), w) for w in (0.2, 0.25, 0.3, 0.35, 0.4, 0.5))
+                print(f"| {k1} | {b} | {cell[2]} | {cell[0]:.4f} | {cell[1]:.4f} |", flush=True)
+                top = max(top, (cell[0], cell[1], k1, b, cell[2]))
+        print(f"best: k1 {top[2]}, b {top[3]}, dense weight {top[4]} (recall@1 {top[0]:.4f}, recall@5 {top[1]:.4f});"
+              f" shipped: k1 {BM25_K1}, b {BM25_B}, dense weight {DENSE_WEIGHT}")
     return 0
 
 

@@ -6,6 +6,8 @@ import zlib
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from rag.chunking import chunk_document
 from rag.ingest import load_corpus, read_file
@@ -24,7 +26,7 @@ def text_pdf(path: Path, lines: list[str], title: str | None = None) -> Path:
         b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R"
         b" /Resources << /Font << /F1 5 0 R >> >> >>",
         b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(stream) + stream + b"\nendstream",
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>",
     ]
     if title:
         objects.append(f"<< /Title ({title}) >>".encode("latin-1"))
@@ -110,3 +112,66 @@ def test_offsets_are_exact_in_every_format(tmp_path: Path, kind: str) -> None:
     for doc in docs:
         chunks = chunk_document(doc, 40, 1, lambda t: len(t.split()) + 2)
         assert chunks and all(doc.text[c.start : c.end] == c.text for c in chunks)
+
+
+_WORDS = st.text(alphabet="abcdefghijklmnopqrstuvwxyzéüßçñ0123456789", min_size=1, max_size=12)
+_SENTENCES = st.lists(_WORDS, min_size=4, max_size=18).map(lambda ws: " ".join(ws).capitalize() + ".")
+_PARAGRAPHS = st.lists(st.lists(_SENTENCES, min_size=1, max_size=4).map(" ".join), min_size=3, max_size=8)
+
+
+def _write(kind: str, folder: Path, paragraphs: list[str]) -> Path:
+    import html
+
+    if kind == "txt":
+        path = folder / "a.txt"
+        path.write_text("Headline of the article\n\n" + "\n\n".join(paragraphs), encoding="utf-8")
+    elif kind == "html":
+        path = folder / "a.html"
+        body = "".join(f"<p>{html.escape(p)}</p>" for p in paragraphs)
+        path.write_text(f"<html><head><meta charset='utf-8'><title>Headline</title></head><body><nav>Home | World"
+                        f"</nav><article><h1>Headline</h1>{body}</article><footer>Contact us</footer></body></html>",
+                        encoding="utf-8")
+    elif kind == "pdf":
+        path = text_pdf(folder / "a.pdf", [line for p in paragraphs for line in _lines(p)])
+    else:
+        import docx
+
+        document = docx.Document()
+        document.add_heading("Headline of the article", level=0)
+        for p in paragraphs:
+            document.add_paragraph(p)
+        path = folder / "a.docx"
+        document.save(str(path))
+    return path
+
+
+def _lines(paragraph: str, width: int = 80) -> list[str]:
+    lines, line = [], ""
+    for word in paragraph.split():
+        if line and len(line) + len(word) + 1 > width:
+            lines.append(line)
+            line = word
+        else:
+            line = f"{line} {word}".strip()
+    return [*lines, line]
+
+
+@pytest.mark.parametrize("kind", ["txt", "html", "pdf", "docx"])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(paragraphs=_PARAGRAPHS, size=st.integers(min_value=8, max_value=60), overlap=st.integers(0, 2))
+def test_offsets_stay_exact_for_any_text_in_every_format(tmp_path: Path, kind: str, paragraphs: list[str],
+                                                         size: int, overlap: int) -> None:
+    """Whatever the article says, every chunk of every format is exactly ``text[start:end]`` of the stored
+    text, and the stored text keeps the article's words."""
+    folder = tmp_path / kind
+    folder.mkdir(exist_ok=True)
+    for old in folder.iterdir():
+        old.unlink()
+    docs, issues = read_file(_write(kind, folder, paragraphs), folder)
+    assert issues == [] and len(docs) == 1, issues
+    doc = docs[0]
+    words = " ".join(doc.text.split())
+    assert all(w in words for p in paragraphs for w in p.split()[:3])
+    chunks = chunk_document(doc, size, overlap, lambda t: len(t.split()) + 2)
+    assert chunks and all(doc.text[c.start : c.end] == c.text for c in chunks)
+    assert chunks[0].start >= 0 and chunks[-1].end <= len(doc.text)
