@@ -49,6 +49,7 @@ LEADS = ("and ", "but ", "so ", "what about ", "how about ")
 PREPOSITIONS = frozenset("on in at by with for from to during after before since until about of".split())
 NAME_PARTICLES = frozenset("of de da van von der al bin the and".split())
 
+_THEY = re.compile(r"(?i)\b(?:they|them)\b")
 _TOKEN = re.compile(r"[A-Za-z0-9][\w.,'’-]*[\w.]|[A-Za-z0-9]")
 
 
@@ -100,8 +101,8 @@ def resolve(question: str, history: Sequence[Turn] = ()) -> Resolution:
         if person and any(w.lower() in PERSON for w in _words(q)):
             q = _replace_persons(q, person)
             rules.append("person")
-        if _names_several(prev.answer) and re.search(r"(?i)\b(?:they|them)\b", q):
-            q = re.sub(r"(?i)\b(?:they|them)\b", (prev.answer or "").strip(), q, count=1)
+        if _names_several(prev.answer) and _THEY.search(q):
+            q = _THEY.sub((prev.answer or "").strip(), q, count=1)
             rules.append("plural")
         if _is_bare_wh(q):
             q = _take_rest(q, prev_q, prev.answer)

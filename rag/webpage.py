@@ -123,6 +123,12 @@ def _site_key(text: str) -> str:
     return re.sub(r"[^0-9a-z]+", "", text.casefold().removeprefix("www."))
 
 
+def _site_keys(sitename: str | None, hostname: str | None) -> set[str]:
+    """The keys the site goes by: its name and host (3 characters or more) and the host less its suffix."""
+    names = {k for k in (_site_key(sitename or ""), _site_key(hostname or "")) if len(k) >= 3}
+    return names | {_site_key((hostname or "").rsplit(".", 1)[0])} - {""}
+
+
 def strip_site_name(title: str | None, sitename: str | None, hostname: str | None) -> str | None:
     """``title`` less a leading or trailing part that only names the site ("Headline | The Daily Planet",
     "Daily Planet - Headline"): the site is recorded as the source, not as the article's title."""
@@ -131,8 +137,7 @@ def strip_site_name(title: str | None, sitename: str | None, hostname: str | Non
     parts = _TITLE_SEPARATORS.split(title)
     if len(parts) < 2:
         return title
-    names = {k for k in (_site_key(sitename or ""), _site_key(hostname or "")) if len(k) >= 3}
-    names |= {_site_key((hostname or "").rsplit(".", 1)[0])} - {""}
+    names = _site_keys(sitename, hostname)
 
     def is_site(part: str) -> bool:
         key = _site_key(part)
@@ -206,13 +211,14 @@ def headline(tree: Any, title: str | None, sitename: str | None = None, hostname
     3. Without such an ``<h1>``: when the metadata title is the site's name or logo, or does not occur
        in the page's ``<title>`` at all, the longest part of ``<title>`` that does not name the site.
 
-    Chosen on the tuning half of html-eval-a's pages (bench/bench_html.py --half tune; docs/benchmarks.md f).
+    Chosen on the tuning half of html-eval-a's pages (``bench.bench_html.half_of``; docs/benchmarks.md f).
     """
     if sitename and title and _key(sitename) == _key(title):
         sitename = None
     stripped = strip_site_name(title, sitename, hostname)
-    site_keys = {k for k in (_site_key(sitename or ""), _site_key(hostname or ""),
-                             _site_key((hostname or "").rsplit(".", 1)[0])) if len(k) >= 3}
+    key = _key(stripped)
+    ref = _words(stripped or "") | _words(title or "")  # the metadata's words, with and without the site
+    site_keys = {k for k in _site_keys(sitename, hostname) if len(k) >= 3}
     logos = set()
     for h1 in tree.xpath("//h1"):
         text = _text(h1)
@@ -222,18 +228,15 @@ def headline(tree: Any, title: str | None, sitename: str | None = None, hostname
         if _is_logo(h1, site_keys):
             logos.add(_key(text))
             continue
-        kicked = stripped and _key(stripped) in _key(text) and _key(stripped) != _key(text)
-        if kicked and len(_words(stripped or "")) >= 2:
-            return _without_kicker(h1, stripped or "")
-        if len(words & (_words(stripped or "") | _words(title or ""))) >= len(words) / 2 \
-                or len(words) >= HEADLINE_MIN_WORDS:
+        if stripped and key in _key(text) and key != _key(text) and len(_words(stripped)) >= 2:
+            return _without_kicker(h1, stripped)
+        if len(words & ref) >= len(words) / 2 or len(words) >= HEADLINE_MIN_WORDS:
             return text
     heads = tree.xpath("//title")
     page = _text(heads[0]) if heads else ""
-    if stripped and page and (_key(stripped) in logos or _site_key(stripped) in site_keys
-                              or _key(stripped) not in _key(page)):
+    if stripped and page and (key in logos or _site_key(stripped) in site_keys or key not in _key(page)):
         parts = [p for p in _TITLE_PARTS.split(page)
-                 if p and _key(p) not in logos | {_key(stripped)} and _site_key(p) not in site_keys]
+                 if p and _key(p) not in logos | {key} and _site_key(p) not in site_keys]
         if parts:
             return max(parts, key=len)
     return stripped
