@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 Ranking = list[tuple[int, float]]
 Fusion = Callable[[Ranking, Ranking], list[int]]
@@ -46,6 +47,26 @@ def convex(dense_weight: float) -> Fusion:
     return fusion
 
 
+def tuning_material(folder: Path) -> tuple[Path, list[Any]]:
+    """dev-a v1.1's paragraphs written as a corpus under ``folder``, and the tuning half's questions."""
+    from eval.squad import SPLIT_FILE, read, read_article_split, write_corpus
+
+    sf = read(DEV_A)
+    corpus = folder / "corpus"
+    write_corpus(sf.documents, corpus)
+    titles = set(read_article_split(SPLIT_FILE)["tune"])
+    return corpus, [e for e in sf.examples if e.title in titles]
+
+
+def recall_1_5(ranked: Iterable[list[str]], gold: list[str]) -> tuple[float, float]:
+    """recall@1 and recall@5 of each question's own document among its ranked distinct documents."""
+    r1 = r5 = 0
+    for docs, g in zip(ranked, gold, strict=True):
+        r1 += docs[:1] == [g]
+        r5 += g in docs[:5]
+    return r1 / len(gold), r5 / len(gold)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--index", type=Path, default=ROOT / ".cache" / "tune-fusion" / "index")
@@ -59,34 +80,24 @@ def main(argv: list[str] | None = None) -> int:
         return chunkings(args.index.parent, args.chunking)
 
     from eval.metrics import dedupe
-    from eval.squad import SPLIT_FILE, read, read_article_split, write_corpus
     from rag.embedding import Embedder
     from rag.indexer import update_index
     from rag.retriever import BM25_B, BM25_K1, DENSE_WEIGHT, LexicalIndex, Retriever
     from rag.store import IndexStore
 
-    sf = read(DEV_A)
+    corpus, questions = tuning_material(args.index.parent)
     embedder = Embedder()
-    corpus = args.index.parent / "corpus"
-    write_corpus(sf.documents, corpus)
     update_index(corpus, args.index, embedder)
     embedder.use_query_encoder()
     retriever = Retriever(IndexStore.open(args.index), embedder)
     doc_of = {cid: retriever.store.chunks[cid].doc_id for cid in retriever.store.chunks}
-    titles = set(read_article_split(SPLIT_FILE)["tune"])
     runs: list[tuple[Ranking, Ranking, str]] = []
-    questions = [e for e in sf.examples if e.title in titles]
     for e in questions:
         dense = retriever.store.search(embedder.encode_query(e.question), args.depth)
         runs.append((dense, retriever._lexical(e.question, args.depth, None), e.doc_id))
 
     def score(fusion: Fusion, runs: list[tuple[Ranking, Ranking, str]] = runs) -> tuple[float, float]:
-        r1 = r5 = 0
-        for dense, lexical, gold in runs:
-            docs = dedupe(doc_of[cid] for cid in fusion(dense, lexical))
-            r1 += docs[:1] == [gold]
-            r5 += gold in docs[:5]
-        return r1 / len(runs), r5 / len(runs)
+        return recall_1_5((dedupe(doc_of[cid] for cid in fusion(d, lx)) for d, lx, _ in runs), [g for *_, g in runs])
 
     print(f"{len(runs)} questions of the tuning half, {len(doc_of)} chunks")
     print("| fusion | recall@1 | recall@5 |\n|---|---|---|")
@@ -124,22 +135,19 @@ def main(argv: list[str] | None = None) -> int:
 
 def chunkings(folder: Path, specs: list[str]) -> int:
     """Recall of the shipped retriever on the tuning half for each chunking (max tokens : overlap in
-    sentences), with the build time and chunk count of each index (the model loaded before the clock)."""
+    sentences), with the build time and chunk count of each index (the model loaded once, before the
+    clock: the query encoder only adds a question path, documents are encoded as before)."""
     import time
 
     from eval.metrics import dedupe
-    from eval.squad import SPLIT_FILE, read, read_article_split, write_corpus
     from rag.embedding import Embedder
     from rag.indexer import update_index
     from rag.retriever import Retriever
     from rag.store import ChunkingConfig, IndexStore
 
-    sf = read(DEV_A)
+    corpus, questions = tuning_material(folder)
     embedder = Embedder()
-    corpus = folder / "corpus"
-    write_corpus(sf.documents, corpus)
-    titles = set(read_article_split(SPLIT_FILE)["tune"])
-    questions = [e for e in sf.examples if e.title in titles]
+    embedder.encode(["load the model before the clock"])
     print("| chunking (tokens:overlap) | chunks | build s | recall@1 | recall@5 |\n|---|---|---|---|---|")
     for spec in specs:
         tokens, overlap = (int(x) for x in spec.split(":"))
@@ -149,14 +157,9 @@ def chunkings(folder: Path, specs: list[str]) -> int:
         build = time.perf_counter() - t
         embedder.use_query_encoder()
         retriever = Retriever(IndexStore.open(index), embedder)
-        r1 = r5 = 0
-        for e in questions:
-            docs = dedupe(p.doc_id for p in retriever.retrieve(e.question, k=30))
-            r1 += docs[:1] == [e.doc_id]
-            r5 += e.doc_id in docs[:5]
-        n = len(retriever.store.chunks)
-        print(f"| {spec} | {n} | {build:.1f} | {r1 / len(questions):.4f} | {r5 / len(questions):.4f} |", flush=True)
-        embedder = Embedder()
+        r1, r5 = recall_1_5((dedupe(p.doc_id for p in retriever.retrieve(e.question, k=30)) for e in questions),
+                            [e.doc_id for e in questions])
+        print(f"| {spec} | {len(retriever.store.chunks)} | {build:.1f} | {r1:.4f} | {r5:.4f} |", flush=True)
     return 0
 
 
