@@ -29,7 +29,7 @@ import numpy as np
 
 from bench.common import DEV_A, cache_dir, median, squad_corpus, summary_ms, write_result
 from eval.datasets import load_squad
-from eval.metrics import dedupe
+from eval.metrics import dedupe, recall_at
 from eval.squad import read_article_split
 from rag import Assistant
 from rag.embedding import QUERY_ENCODER_META, Embedder, OnnxQueryEncoder, query_encoder_dir
@@ -56,8 +56,7 @@ def int8_encoder(fp32: Path, out: Path) -> Path:
 
 
 def recall(ranked: list[list[str]], gold: list[str]) -> dict[str, float]:
-    return {f"recall@{k}": round(100.0 * float(np.mean([g in r[:k] for r, g in zip(ranked, gold, strict=True)])), 2)
-            for k in KS}
+    return {f"recall@{k}": round(100.0 * recall_at(ranked, gold, k), 2) for k in KS}
 
 
 def costs(folder: Path, questions: list[str]) -> dict[str, Any]:

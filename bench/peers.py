@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import DEV_A, cache_dir, median, summary_ms, write_result
-from eval.metrics import dedupe
+from eval.metrics import dedupe, gold_rank, recall_at
 
 SYSTEMS = ("rag", "txtai-hybrid", "bm25s", "st-faiss")
 
@@ -136,11 +136,9 @@ i.search(m.encode([Q], normalize_embeddings=True), 10)""",
 
 def score(ranked: list[list[str]], gold: list[str]) -> dict[str, float]:
     """recall@1/5/10 and MRR@10 of the gold document in each ranking."""
-    out: dict[str, float] = {}
-    for k in (1, 5, 10):
-        out[f"recall@{k}"] = round(sum(g in r[:k] for r, g in zip(ranked, gold, strict=True)) / len(gold), 4)
-    rr = [1.0 / (r[:10].index(g) + 1) if g in r[:10] else 0.0 for r, g in zip(ranked, gold, strict=True)]
-    out["mrr@10"] = round(sum(rr) / len(rr), 4)
+    out = {f"recall@{k}": round(recall_at(ranked, gold, k), 4) for k in (1, 5, 10)}
+    ranks = [gold_rank(r, g) for r, g in zip(ranked, gold, strict=True)]
+    out["mrr@10"] = round(sum(1.0 / r for r in ranks if r is not None and r <= 10) / len(ranks), 4)
     return out
 
 

@@ -17,8 +17,8 @@ from typing import Any
 
 from eval.squad import exact_match, f1_score, get_tokens, gold_answers, score_prediction
 
-__all__ = ["exact_match", "f1_score", "get_tokens", "gold_answers", "score_prediction", "gold_rank", "dedupe",
-           "percentile", "summarize", "calibration_error"]
+__all__ = ["exact_match", "f1_score", "get_tokens", "gold_answers", "score_prediction", "gold_rank", "recall_at",
+           "dedupe", "percentile", "summarize", "calibration_error"]
 
 
 def gold_rank(retrieved_doc_ids: Sequence[str], gold_doc_id: str) -> int | None:
@@ -27,6 +27,13 @@ def gold_rank(retrieved_doc_ids: Sequence[str], gold_doc_id: str) -> int | None:
         if doc_id == gold_doc_id:
             return rank
     return None
+
+
+def recall_at(ranked: Sequence[Sequence[str]], gold: Sequence[str], k: int) -> float:
+    """Share (0-1) of questions whose gold document is among the first ``k`` distinct documents of their
+    ranking (``gold_rank`` <= k)."""
+    hits = [(r := gold_rank(docs, g)) is not None and r <= k for docs, g in zip(ranked, gold, strict=True)]
+    return sum(hits) / len(hits) if hits else 0.0
 
 
 def dedupe(items: Iterable[str]) -> list[str]:

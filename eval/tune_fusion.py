@@ -59,12 +59,11 @@ def tuning_material(folder: Path) -> tuple[Path, list[Any]]:
 
 
 def recall_1_5(ranked: Iterable[list[str]], gold: list[str]) -> tuple[float, float]:
-    """recall@1 and recall@5 of each question's own document among its ranked distinct documents."""
-    r1 = r5 = 0
-    for docs, g in zip(ranked, gold, strict=True):
-        r1 += docs[:1] == [g]
-        r5 += g in docs[:5]
-    return r1 / len(gold), r5 / len(gold)
+    """recall@1 and recall@5 of each question's own document among its ranked documents."""
+    from eval.metrics import recall_at
+
+    lists = list(ranked)
+    return recall_at(lists, gold, 1), recall_at(lists, gold, 5)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -122,3 +122,12 @@ def test_reproduces_published_reference_scores(preds: str, data: str, em: float,
         assert s["no_answer_accuracy"] is None
     else:
         assert s["no_answer_accuracy"] == pytest.approx(no_acc, abs=0.01)
+
+
+def test_recall_at_counts_the_gold_document_among_the_first_k_distinct() -> None:
+    from eval.metrics import recall_at
+
+    ranked = [["a", "a", "b"], ["c", "d"], []]
+    assert recall_at(ranked, ["b", "d", "x"], 1) == 0.0
+    assert recall_at(ranked, ["b", "d", "x"], 2) == pytest.approx(2 / 3)  # "a" twice counts once
+    assert recall_at([], [], 5) == 0.0
