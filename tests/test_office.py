@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 import zlib
 from pathlib import Path
 
@@ -132,7 +133,7 @@ def _write(kind: str, folder: Path, paragraphs: list[str]) -> Path:
                         f"</nav><article><h1>Headline</h1>{body}</article><footer>Contact us</footer></body></html>",
                         encoding="utf-8")
     elif kind == "pdf":
-        path = text_pdf(folder / "a.pdf", [line for p in paragraphs for line in _lines(p)])
+        path = text_pdf(folder / "a.pdf", [line for p in paragraphs for line in textwrap.wrap(p, 80)])
     else:
         import docx
 
@@ -143,17 +144,6 @@ def _write(kind: str, folder: Path, paragraphs: list[str]) -> Path:
         path = folder / "a.docx"
         document.save(str(path))
     return path
-
-
-def _lines(paragraph: str, width: int = 80) -> list[str]:
-    lines, line = [], ""
-    for word in paragraph.split():
-        if line and len(line) + len(word) + 1 > width:
-            lines.append(line)
-            line = word
-        else:
-            line = f"{line} {word}".strip()
-    return [*lines, line]
 
 
 @pytest.mark.parametrize("kind", ["txt", "html", "pdf", "docx"])
