@@ -35,7 +35,7 @@ MODES = ("open", "gold")
 class AssistantLike(Protocol):
     """The part of ``rag.Assistant`` the evaluation uses."""
 
-    def ask(self, question: str, top_k: int = 5, doc_ids: list[str] | None = None,
+    def ask(self, question: str, top_k: int | None = None, doc_ids: list[str] | None = None,
             threshold: float | None = None, history: Sequence[Any] = ()) -> Any: ...
 
     def retrieve(self, question: str, k: int = 10, doc_ids: list[str] | None = None) -> list[Any]: ...
@@ -83,7 +83,7 @@ def select_articles(ds: Dataset, articles: Sequence[str] | None) -> list[Questio
     return picked
 
 
-def evaluate_question(qa: AssistantLike, q: Question, mode: str, top_k: int,
+def evaluate_question(qa: AssistantLike, q: Question, mode: str, top_k: int | None,
                       threshold: float | None = None, use_history: bool = True) -> dict[str, Any]:
     """Ask one question and score it: the per-question record of the report.
 
@@ -149,7 +149,13 @@ def write_json_atomic(data: dict[str, Any], path: Path) -> None:
     atomic_write_bytes(path, (json.dumps(data, indent=1, ensure_ascii=False) + "\n").encode("utf-8"))
 
 
-def ask_all(assistant: AssistantLike, questions: Sequence[Question], mode: str, top_k: int,
+def _settings_top_k(assistant: AssistantLike) -> int | None:
+    """The passages the assistant reads by default (its answering settings), when it says."""
+    settings = getattr(assistant, "settings", None)
+    return getattr(settings, "top_k", None)
+
+
+def ask_all(assistant: AssistantLike, questions: Sequence[Question], mode: str, top_k: int | None,
             threshold: float | None, desc: str, progress: bool, use_history: bool = True) -> list[dict[str, Any]]:
     """Every question asked and scored, with a progress bar showing the running EM and F1."""
     records: list[dict[str, Any]] = []
@@ -175,7 +181,7 @@ def run(
     out: Path | None = None,
     progress: bool = True,
     *,
-    top_k: int = 5,
+    top_k: int | None = None,
     reader: str = "default",
     assistant: AssistantLike | None = None,
     write_report: bool = True,
@@ -188,8 +194,8 @@ def run(
     ``assistant`` replaces the built one (tests); otherwise the corpus is indexed into ``index_dir``
     (default: a cache folder keyed by the corpus) and opened with ``reader``. ``articles`` keeps only the
     questions about those articles (SQuAD titles, or document ids of a JSONL set); the corpus stays whole.
-    ``threshold`` overrides the answerer's (0: always answer with the best candidate). A dialogue set's
-    last turns are asked after their history unless ``use_history`` is False.
+    ``top_k`` and ``threshold`` override the answerer's (threshold 0: always answer with the best
+    candidate). A dialogue set's last turns are asked after their history unless ``use_history`` is False.
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
@@ -211,7 +217,8 @@ def run(
             "dataset": str(dataset), "kind": ds.kind, "version": ds.version, "sha256": ds.sha256,
             "questions_total": len(ds.questions), "articles": list(articles) if articles else None,
             "limit": limit, "seed": seed, "mode": mode,
-            "top_k": top_k, "retrieval_k": RETRIEVAL_K, "reader": reader, "threshold": threshold,
+            "top_k": top_k if top_k is not None else _settings_top_k(assistant), "retrieval_k": RETRIEVAL_K,
+            "reader": reader, "threshold": threshold,
             "history": use_history if any(q.history for q in questions) else None,
             "corpus": str(corpus_dir) if corpus_dir else None,
             "index": str(index_path) if index_path else None,

@@ -90,7 +90,8 @@ def index(
 def ask(
     question: Annotated[str, typer.Argument(help="The question.")],
     index_dir: IndexOpt = Path("index"),
-    top_k: Annotated[int, typer.Option("--top-k", help="Passages given to the reader.")] = 5,
+    top_k: Annotated[int | None, typer.Option(
+        "--top-k", help="Passages given to the reader (default: the reader's own, reader_config.json).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the Answer as JSON.")] = False,
     reader: Annotated[str, typer.Option(help="'default', 'sentence', or a QA checkpoint path / hub id.")] = "default",
     since: Annotated[datetime | None, typer.Option(
@@ -163,7 +164,8 @@ def eval_cmd(
              "tune, test, fit or select.")] = None,
     mode: Annotated[str, typer.Option(help="'open' (whole corpus) or 'gold' (gold document only).")] = "open",
     out: Annotated[Path | None, typer.Option(help="REPORT.json path (default eval/reports/...).")] = None,
-    top_k: Annotated[int, typer.Option("--top-k", help="Passages given to the reader.")] = 5,
+    top_k: Annotated[int | None, typer.Option(
+        "--top-k", help="Passages given to the reader (default: the reader's own, reader_config.json).")] = None,
     reader: Annotated[str, typer.Option(help="'default', 'sentence', or a QA checkpoint path / hub id.")] = "default",
     threshold: Annotated[float | None, typer.Option(
         help="Answer threshold instead of the answerer's own (0: always answer).")] = None,

@@ -144,7 +144,7 @@ def choose_threshold(
     """
     best: tuple[float, float, float] | None = None  # (expected F1, threshold, ratio)
     for ratio in ratios:
-        t, value = _best_threshold(raw, examples, prior, ratio)
+        t, value = best_threshold(raw, examples, prior, ratio)
         if best is None or value > best[0] + 1e-12:
             best = (value, t, ratio)
     assert best is not None, "no ratio given"
@@ -152,10 +152,12 @@ def choose_threshold(
     return t, ratio, summarize(apply_threshold(raw, t, ratio), examples)
 
 
-def _best_threshold(
-    raw: dict[str, tuple[str, float, float]], examples: Sequence[QAExample], prior: float, ratio: float
+def best_threshold(
+    raw: dict[str, tuple[str, float, float]], examples: Sequence[QAExample], prior: float, ratio: float,
+    only: float | None = None,
 ) -> tuple[float, float]:
-    """(threshold, expected F1) for one ``ratio``: see ``choose_threshold``."""
+    """(threshold, expected F1) for one ``ratio``: see ``choose_threshold``. ``only`` scores that one
+    threshold instead of searching (e.g. the chosen one as shipped, rounded)."""
     import numpy as np
 
     exs = [e for e in examples if e.qid in raw]
@@ -170,7 +172,8 @@ def _best_threshold(
     ok = has_text & (np.array([answer_ratio(raw[e.qid][1], raw[e.qid][2]) for e in exs]) >= ratio)
     above = np.nextafter(best_s.max(initial=0.0), np.inf)  # answering nothing is a candidate too
     # 0 would mean "never abstain" (the ratio not applied): the lowest candidate is the plain comparison
-    thresholds = np.unique(np.concatenate([[MIN_THRESHOLD], best_s[best_s > MIN_THRESHOLD], [above]]))
+    thresholds = (np.array([only]) if only is not None
+                  else np.unique(np.concatenate([[MIN_THRESHOLD], best_s[best_s > MIN_THRESHOLD], [above]])))
     answered = ok[None, :] & (best_s[None, :] >= thresholds[:, None])
     expected = (np.where(answered, f1_ans[None, :], f1_empty[None, :]) * weight[None, :]).sum(axis=1)
     i = int(np.argmax(expected))  # first maximum: the lowest threshold

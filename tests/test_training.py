@@ -153,6 +153,38 @@ def test_squad_metrics() -> None:
     assert choose_threshold(raw, exs3, prior=1 / 3)[0] > 0.25
 
 
+def test_best_threshold_scores_one_given_threshold() -> None:
+    from rag_train.export import best_threshold
+
+    exs = [QAExample("a", "t", "c", "q", ["Paris"], [0]), QAExample("b", "t", "c", "q", [], [])]
+    raw = {"a": ("Paris", 0.6, 0.1), "b": ("Lyon", 0.3, 0.2)}
+    t, value = best_threshold(raw, exs, 0.75, 0.5)
+    assert 0.3 < t <= 0.6 and value == pytest.approx(1.0)
+    # at 0.2 both answer: the unanswerable one (weight 0.25) is wrong
+    assert best_threshold(raw, exs, 0.75, 0.5, only=0.2) == (0.2, pytest.approx(0.75))
+    assert best_threshold(raw, exs, 0.75, 0.5, only=0.9) == (0.9, pytest.approx(0.25))
+
+
+def test_rechoose_records_the_rule_and_the_card(tmp_path: Path) -> None:
+    from rag.answer import AnswerSettings
+    from rag_train.rechoose import record
+
+    (tmp_path / "reader_config.json").write_text(json.dumps(
+        {"max_len": 256, "threshold": 0.04, "answer_ratio": 0.2, "confidence": [[0.1, 0.2]]}))
+    (tmp_path / "README.md").write_text("# card\n\nbody\n")
+    row = {"threshold": 0.002, "answer_ratio": 0.3, "expected_f1": 51.0, "exact": 47.0, "f1": 53.0,
+           "HasAns_f1": 48.0, "NoAns_accuracy": 58.0, "read_p50_ms": 80.0}
+    rows = {3: {"top_k": 3, **row}, 5: {"top_k": 5, **row, "expected_f1": 51.5}}
+    result = {"articles": ["Pharmacy"], "questions": 10, "prior": 0.75, "tolerance": 1.0, "chosen": rows[3]}
+    for _ in range(2):  # recording again replaces the section instead of adding a second one
+        record(tmp_path, result, rows, [[0.05, 0.1], [0.5, 0.6]])
+    s = AnswerSettings.from_reader_config(tmp_path)
+    assert (s.top_k, s.threshold, s.answer_ratio) == (3, 0.002, 0.3)
+    assert s.confidence == ((0.05, 0.1), (0.5, 0.6))
+    card = (tmp_path / "README.md").read_text()
+    assert card.startswith("# card\n\nbody\n") and card.count("## Passages read") == 1 and "| **3** |" in card
+
+
 def test_hard_negatives_pick_related_paragraphs_without_the_answer() -> None:
     from rag_train.reader import QAExample, hard_negatives
 
@@ -264,6 +296,8 @@ def test_real_data_splits_are_disjoint() -> None:
     assert set(split["fit"]) | set(split["select"]) == set(split["tune"])
     train_ex, val_ex, titles = load_splits(DEFAULT_TRAIN_FILES, split_file=str(SPLIT_FILE))
     assert titles == sorted(split["select"])
+    # Pharmacy and Victoria: the tuning articles reader I (ae0323e) never trained on stay out of training
+    assert {"Pharmacy", "Victoria_(Australia)"} <= set(split["select"])
     # never trained on: the test half and the tuning half's selection articles
     assert not {e.title for e in train_ex} & (set(split["test"]) | set(split["select"]))
     assert {e.title for e in val_ex} == set(split["select"])

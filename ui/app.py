@@ -41,7 +41,6 @@ EXAMPLES = [
     "How many US soldiers have been killed in Iraq?",
     "Who won the 2010 World Cup?",
 ]
-DEFAULT_TOP_K = 5
 CHAT_HEIGHT = "calc(100vh - 230px)"  # the chat fills the window below the title and above the question box
 # After an answer, the cursor goes back to the question box (keyboard-only use: type, Enter, read, type).
 FOCUS_QUESTION_JS = "() => { document.querySelector('#rag-question textarea')?.focus(); }"
@@ -202,6 +201,7 @@ class Handlers:
         self.access = access or Access()
         self.lookup = _lookup(qa)
         self.default_threshold = qa.settings.threshold
+        self.default_top_k = qa.settings.top_k  # the reader's own (reader_config.json), chosen with its rule
 
     def _may_change(self, request: gr.Request | None) -> str | None:
         """The user, when they may change the library; ``gr.Error`` otherwise."""
@@ -389,15 +389,16 @@ class Handlers:
         return (status, *self.library_outputs(), gr.update(visible=False), None, self.trash_choices(),
                 changes_html(self.qa.changes(10)))
 
-    def ask_api(self, question: str, top_k: int = DEFAULT_TOP_K) -> dict[str, Any]:
+    def ask_api(self, question: str, top_k: int | None = None) -> dict[str, Any]:
         """Answer a question from the indexed articles.
 
         Returns the Answer as JSON: ``text`` (None when the articles do not answer), ``score`` (ranking
         score), ``confidence`` (calibrated chance of being exactly right, or None), ``citations`` (doc_id,
-        title, quote and document offsets), ``passages``, ``answerer``.
+        title, quote and document offsets), ``passages``, ``answerer``. ``top_k``: passages read (default:
+        the reader's own).
         """
         try:
-            ans = self.qa.ask(question, top_k=max(1, min(MAX_TOP_K, int(top_k))))
+            ans = self.qa.ask(question, top_k=None if top_k is None else max(1, min(MAX_TOP_K, int(top_k))))
         except ValueError as e:
             raise gr.Error(str(e)) from None
         return ans.model_dump(mode="json")
@@ -485,14 +486,14 @@ def _admin_controls() -> AdminWidgets:
                         status, undo_btn, last_entry, trash_choice, restore_btn)
 
 
-def _library_tab(default_threshold: float, read_only: bool) -> tuple[Any, ...]:
+def _library_tab(default_threshold: float, default_top_k: int, read_only: bool) -> tuple[Any, ...]:
     library = gr.HTML(elem_id="rag-library", js_on_load=CLICK_JS)
     admin = None if read_only else _admin_controls()
     gr.Markdown("### Recent changes")
     changes = gr.HTML(elem_id="rag-changes")
     gr.Markdown("### Settings")
     with gr.Row():
-        top_k = gr.Slider(1, MAX_TOP_K, value=DEFAULT_TOP_K, step=1, label="Passages (top-k)", elem_id="rag-topk")
+        top_k = gr.Slider(1, MAX_TOP_K, value=default_top_k, step=1, label="Passages (top-k)", elem_id="rag-topk")
         threshold = gr.Slider(0.0, 1.0, value=default_threshold, step=0.001,
                               label="Answer threshold (abstain below)", elem_id="rag-threshold")
     with gr.Row():
@@ -504,7 +505,7 @@ def _library_tab(default_threshold: float, read_only: bool) -> tuple[Any, ...]:
     return library, admin, changes, top_k, threshold, (since, until, sources)
 
 
-def _layout(title: str, examples: list[str], default_threshold: float, read_only: bool) -> Widgets:
+def _layout(title: str, examples: list[str], default_threshold: float, default_top_k: int, read_only: bool) -> Widgets:
     gr.HTML(f"<h1 style='margin:0'>{esc(title)}</h1><div class='rag-hint'>Ask about the indexed news articles: "
             "every answer is a verbatim quote from one of them, or an honest “the articles do not answer "
             "this”.</div>")
@@ -515,7 +516,8 @@ def _layout(title: str, examples: list[str], default_threshold: float, read_only
             with gr.Tab("Chat", id="chat"):
                 chatbot, question, ask_btn = _chat_tab(examples)
             with gr.Tab("Library", id="library"):
-                library, admin, changes, top_k, threshold, filters = _library_tab(default_threshold, read_only)
+                library, admin, changes, top_k, threshold, filters = _library_tab(default_threshold, default_top_k,
+                                                                                     read_only)
         with gr.Column(scale=2):
             gr.Markdown("#### Retrieved passages")
             passages = gr.HTML(passages_html(None), elem_id="rag-passages", js_on_load=CLICK_JS)
@@ -566,7 +568,7 @@ def create_app(qa: Assistant, examples: list[str] | None = None, title: str = "N
     handlers = Handlers(qa, access)
     with gr.Blocks(title=title, analytics_enabled=False) as demo:
         widgets = _layout(title, EXAMPLES if examples is None else examples, handlers.default_threshold,
-                          handlers.access.read_only)
+                          handlers.default_top_k, handlers.access.read_only)
         _wire(demo, widgets, handlers)
     demo.queue(default_concurrency_limit=ASK_CONCURRENCY, max_size=MAX_QUEUE)
     return demo
