@@ -245,3 +245,17 @@ def test_a_dialogue_without_turns_is_refused(tmp_path: Path) -> None:
     path.write_text(json.dumps({"id": "d1", "turns": []}) + "\n", encoding="utf-8")
     with pytest.raises(ValueError, match="bad.jsonl:1"):
         load_dataset(path)
+
+
+def test_reader_table_reuses_only_a_matching_report(dataset: Path, tmp_path: Path) -> None:
+    from eval.reader_table import _reusable
+
+    out = tmp_path / "seeds-I.json"
+    run(dataset, out=out, progress=False, assistant=FakeAssistant(), reader="/r/one", articles=["nato"])
+    assert _reusable(out, "/r/one", "open", ["nato"]) is not None
+    assert _reusable(out, "/r/two", "open", ["nato"]) is None  # another reader
+    assert _reusable(out, "/r/one", "gold", ["nato"]) is None  # another mode
+    assert _reusable(out, "/r/one", "open", None) is None  # other questions
+    assert _reusable(tmp_path / "missing.json", "/r/one", "open", None) is None
+    # no settings on the assistant and no --top-k: the report says it does not know how many were read
+    assert json.loads(out.read_text())["meta"]["top_k"] is None
