@@ -37,7 +37,6 @@ SETS: tuple[tuple[str, str, str, str | None], ...] = (
     ("v1.1-test", V1, "open", "test"),
     ("v1.1-test-gold", V1, "gold", "test"),
     ("v2.0-test", V2, "open", "test"),
-    ("v2.0-test-gold", V2, "gold", "test"),
     ("v1.1-held", V1, "open", HELD),
     ("v2.0-held", V2, "open", HELD),
 )

@@ -1,8 +1,10 @@
 """A reader as committed at some point, for comparisons: write its files from the repository's history.
 
-Reader I (trained on 7.5k SQuAD dev-a questions) is the one shipped since commit ``d8193dd`` (still the
-default: no retrained reader has beaten it end to end yet); ``ae0323e`` is a commit that holds it. When
-a new reader ships, its 23 MB are not kept twice in the work tree: the old one comes back from git:
+Reader I (trained on 7.5k SQuAD dev-a questions) shipped from commit ``d8193dd`` until reader III
+(2026-12-02, 36k SQuAD-train questions, ``docs/reader.md``) replaced it; ``ae0323e`` is a commit that holds
+it, with the rule it shipped with (top_k 5, threshold 0.0419, ratio 0.2; its rule re-chosen on tuning
+articles is top_k 4, threshold 0.001, ratio 0.3: ``python -m rag_train.rechoose --reader DIR --write``).
+A reader's 23 MB are not kept twice in the work tree: the old one comes back from git:
 
     python -m rag_train.previous ~/old-reader
     rag eval eval/seeds.jsonl --reader ~/old-reader

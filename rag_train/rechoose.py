@@ -95,7 +95,8 @@ def record(reader: Path, result: dict[str, Any], rows: dict[int, dict[str, Any]]
              f"Chosen end to end on {result['questions']} SQuAD v2.0 questions of {', '.join(result['articles'])} "
              f"(asked over all dev-a v2.0 paragraphs; expected F1 with {result['prior']:.0%} answerable): the "
              f"smallest top_k within {result['tolerance']} point of the best. The rule of the sections above "
-             "is replaced by this one.", "",
+             f"is replaced by this one: **top_k {chosen['top_k']}**, threshold **{chosen['threshold']:.4f}**, "
+             f"ratio **{chosen['answer_ratio']:.2f}**.", "",
              "| top_k | threshold | ratio | expected F1 | EM | F1 | has-answer F1 | no-answer acc. | read p50 |",
              "|---|---|---|---|---|---|---|---|---|"]
     for k, r in sorted(rows.items()):

@@ -134,7 +134,7 @@ def qa_reader(real_seeds_index: tuple[Path, Path]) -> Assistant:
         ("How big is the rotating force NATO is building on its eastern flank?", ("4,000", "4,000 troops"),
          "000_dcecbc81de0b1c39"),
         ("What was the Senate's vote on the non-binding resolution?", ("97-0",), "002_656a127584ff5753"),
-        ("Where will the NATO defence ministers meet this week?", ("Budapest",), "001_537bed74b42447d1"),
+        ("Where will the NATO defence ministers meet this week?", ("Budapest", "in Budapest"), "001_537bed74b42447d1"),
     ],
 )
 def test_reader_answers_short_exact_spans(qa_reader: Assistant, question: str, answers: tuple[str, ...],

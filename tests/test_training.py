@@ -183,6 +183,7 @@ def test_rechoose_records_the_rule_and_the_card(tmp_path: Path) -> None:
     assert s.confidence == ((0.05, 0.1), (0.5, 0.6))
     card = (tmp_path / "README.md").read_text()
     assert card.startswith("# card\n\nbody\n") and card.count("## Passages read") == 1 and "| **3** |" in card
+    assert "**top_k 3**, threshold **0.0020**, ratio **0.30**" in card
 
 
 def test_hard_negatives_pick_related_paragraphs_without_the_answer() -> None:
