@@ -26,7 +26,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eval import squad
 from rag.answer import SENTENCE_WEIGHT, AnswerSettings, answer_ratio
@@ -40,6 +40,9 @@ from rag_train.reader import (
     recorded_meta,
     schedules_from_log,
 )
+
+if TYPE_CHECKING:
+    from rag.assistant import Assistant
 
 log = logging.getLogger("rag_train.reader")
 
@@ -205,11 +208,20 @@ def open_predictions(
     from rag.assistant import Assistant
 
     qa = Assistant.build(corpus, index_dir=index_dir, reader=str(model_dir))
+    return read_open(qa, examples, top_k)[0]
+
+
+def read_open(qa: Assistant, examples: Sequence[QAExample], top_k: int
+              ) -> tuple[dict[str, tuple[str, float, float]], list[float]]:
+    """``open_predictions`` over an open assistant, and the seconds each question took to retrieve and read."""
     out: dict[str, tuple[str, float, float]] = {}
+    seconds: list[float] = []
     for ex in examples:
+        t0 = time.perf_counter()
         spans, na = qa.read(ex.question, qa.retrieve(ex.question, k=top_k))
+        seconds.append(time.perf_counter() - t0)
         out[ex.qid] = (spans[0].text, spans[0].score, na) if spans else ("", 0.0, na)
-    return out
+    return out, seconds
 
 
 # ------------------------------------------------------------------------------------- latency

@@ -29,7 +29,6 @@ import argparse
 import json
 import statistics
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +41,9 @@ from rag_train.export import (
     OPEN_RATIOS,
     apply_threshold,
     best_threshold,
+    choose_threshold,
     fit_confidence,
+    read_open,
     shipped_value,
     summarize,
 )
@@ -52,33 +53,17 @@ ARTICLES = ("Pharmacy", "Victoria_(Australia)")
 READER = Path("rag/models/reader-minilm")
 
 
-def predictions(qa: Assistant, examples: list[squad.SquadExample], k: int
-                ) -> tuple[dict[str, tuple[str, float, float]], list[float]]:
-    """question id -> (best span, its score, no-answer score) with ``k`` passages, and per-question seconds."""
-    raw: dict[str, tuple[str, float, float]] = {}
-    seconds: list[float] = []
-    for ex in examples:
-        t0 = time.perf_counter()
-        spans, na = qa.read(ex.question, qa.retrieve(ex.question, k=k))
-        seconds.append(time.perf_counter() - t0)
-        raw[ex.qid] = (spans[0].text, spans[0].score, na) if spans else ("", 0.0, na)
-    return raw, seconds
-
-
 def rule_for(raw: dict[str, tuple[str, float, float]], examples: list[squad.SquadExample]) -> dict[str, Any]:
     """The (shipped-rounded) threshold and ratio with the highest expected F1, and what they give."""
-    best: tuple[float, float, float] | None = None  # (expected F1, threshold, ratio)
-    for ratio in OPEN_RATIOS:
-        t, value = best_threshold(raw, examples, ANSWERABLE_PRIOR, ratio)
-        if best is None or value > best[0] + 1e-12:
-            best = (value, t, ratio)
-    assert best is not None
-    value, t, ratio = best
+    t, ratio, _ = choose_threshold(raw, examples, ratios=OPEN_RATIOS)
     threshold = shipped_value(t)
     scores = summarize(apply_threshold(raw, threshold, ratio), examples)
-    _, at_shipped = best_threshold(raw, examples, ANSWERABLE_PRIOR, ratio, only=threshold)
-    return {"threshold": threshold, "answer_ratio": ratio, "expected_f1": round(100 * at_shipped, 2),
-            "expected_f1_unrounded": round(100 * value, 2), **{k: round(v, 2) for k, v in scores.items()}}
+
+    def expected(at: float) -> float:
+        return round(100 * best_threshold(raw, examples, ANSWERABLE_PRIOR, ratio, only=at)[1], 2)
+
+    return {"threshold": threshold, "answer_ratio": ratio, "expected_f1": expected(threshold),
+            "expected_f1_unrounded": expected(t), **{k: round(v, 2) for k, v in scores.items()}}
 
 
 def record(reader: Path, result: dict[str, Any], rows: dict[int, dict[str, Any]],
@@ -132,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     rows: dict[int, dict[str, Any]] = {}
     raws: dict[int, dict[str, tuple[str, float, float]]] = {}
     for k in sorted(set(args.top_k)):
-        raws[k], seconds = predictions(qa, examples, k)
+        raws[k], seconds = read_open(qa, examples, k)
         rows[k] = {"top_k": k, **rule_for(raws[k], examples),
                    "read_p50_ms": round(1000 * statistics.median(seconds), 1)}
         print(json.dumps(rows[k]), flush=True)

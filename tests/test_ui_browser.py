@@ -122,10 +122,6 @@ def server_settings() -> AnswerSettings:
     return AnswerSettings.from_reader_config(DEFAULT_MODEL_DIR)
 
 
-def server_settings_confidence() -> tuple[tuple[float, float], ...]:
-    return server_settings().confidence
-
-
 def test_ask_about_the_seeds_shows_answer_quote_and_article(page: Page) -> None:
     chat = page.locator("#rag-chat")
     assert all(q in chat.inner_text() for q in EXAMPLES)  # the example questions on first view
@@ -133,7 +129,7 @@ def test_ask_about_the_seeds_shows_answer_quote_and_article(page: Page) -> None:
 
     assert "Craddock" in chat.locator(".rag-short").first.inner_text()
     strength = chat.locator(".rag-conf").first.inner_text()  # a calibrated reader's confidence, else its score
-    calibrated = bool(server_settings_confidence())
+    calibrated = bool(server_settings().confidence)
     assert ("confidence" in strength) if calibrated else (strength.startswith("score") and "confidence" not in strength)
     quote = chat.locator(".rag-cite blockquote").first
     assert "He said Nato's supreme allied commander" in quote.inner_text()

@@ -193,6 +193,11 @@ def _user(request: gr.Request | None) -> str | None:
     return getattr(request, "username", None) if request is not None else None
 
 
+def passages_read(top_k: float | None) -> int | None:
+    """The passages to read for a slider or API value, within 1..MAX_TOP_K (None: the reader's own)."""
+    return None if top_k is None else max(1, min(MAX_TOP_K, int(top_k)))
+
+
 class Handlers:
     """What the page's events run, over one ``Assistant`` (each handler a method, each short)."""
 
@@ -251,7 +256,7 @@ class Handlers:
         turns = list(turns or [])
         try:
             where = doc_filter(since, until, sources)
-            ans: Answer = self.qa.ask(question, top_k=max(1, min(MAX_TOP_K, int(top_k))),
+            ans: Answer = self.qa.ask(question, top_k=passages_read(top_k),
                                       threshold=chosen_threshold(threshold, self.default_threshold), where=where,
                                       history=turns[-MAX_TURNS:])
         except ValueError as e:  # EmptyQuestion, or a filter day not written YYYY-MM-DD
@@ -398,7 +403,7 @@ class Handlers:
         the reader's own).
         """
         try:
-            ans = self.qa.ask(question, top_k=None if top_k is None else max(1, min(MAX_TOP_K, int(top_k))))
+            ans = self.qa.ask(question, top_k=passages_read(top_k))
         except ValueError as e:
             raise gr.Error(str(e)) from None
         return ans.model_dump(mode="json")
