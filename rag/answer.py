@@ -9,7 +9,9 @@ from the reader's ``reader_config.json`` and can be overridden per call. ``SpanA
 2. ``rerank_by_sentence`` re-scores each span by how much of the question its sentence holds
    (``exp(sentence_weight * (share - best share))``);
 3. ``decide`` answers with the best span when it scores at least ``threshold`` and
-   ``best / (best + no_answer)`` reaches ``answer_ratio`` (threshold 0 never abstains);
+   ``best / (best + no_answer)`` reaches ``answer_ratio`` (threshold 0 never abstains); a reader whose
+   config holds an admission model (``Admission``, fitted by ``rag_train.admission``) decides instead by
+   the modelled probability that its best span is right, from ``admission_features``;
 4. the answer is the span, and the quote is the whole sentence (or sentences) of the article holding it;
 5. when it does not answer, the best candidates still come back, and ``Answer.status`` says "unsure" when
    the best of them reaches ``unsure_threshold`` (else "unanswered": nothing came close).
@@ -25,22 +27,53 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from rag.chunking import split_sentences
-from rag.reader import READER_CONFIG, SpanReader
+from rag.reader import READER_CONFIG, SpanReader, normalize_answer
 from rag.schema import Answer, Candidate, Citation, Document, Passage, Span, Status
-from rag.words import content_stems
+from rag.words import STOP_WORDS, content_stems
 
 # How strongly a reader span is scaled by its sentence's share of the question's words, relative to the
 # best sentence of the retrieved passages (``exp(weight * (share - best share))``); the reader's config
 # may set its own (``sentence_weight``). Chosen on the tuning articles: eval/tune_sentence_weight.py.
 SENTENCE_WEIGHT = 5.0
+
+
+class Admission(BaseModel):
+    """Whether to answer with the best span: a logistic regression over ``ADMISSION_FEATURES``, fitted on
+    the tuning articles by ``rag_train.admission`` and recorded in ``reader_config.json``. It answers when
+    the probability that the best span is right reaches ``threshold``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    features: tuple[str, ...]
+    mean: tuple[float, ...]
+    scale: tuple[float, ...]
+    weights: tuple[float, ...]
+    bias: float
+    threshold: float = Field(ge=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _known(self) -> Admission:
+        unknown = [f for f in self.features if f not in ADMISSION_FEATURES]
+        if unknown:
+            raise ValueError(f"admission model uses features this version does not compute: {unknown}")
+        if not len(self.features) == len(self.mean) == len(self.scale) == len(self.weights):
+            raise ValueError("admission model: features, mean, scale and weights differ in length")
+        return self
+
+    def probability(self, features: Mapping[str, float]) -> float:
+        """The modelled probability that answering with the best span is right."""
+        z = self.bias + sum(w * (features[f] - m) / sc
+                            for f, m, sc, w in zip(self.features, self.mean, self.scale, self.weights, strict=True))
+        return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
 
 
 class AnswerSettings(BaseModel):
@@ -67,6 +100,9 @@ class AnswerSettings(BaseModel):
     confidence: tuple[tuple[float, float], ...] = Field(
         default=(), description="(score, P(exact)) knots, increasing, fitted on the tuning articles; "
                                 "empty: uncalibrated")
+    admission: Admission | None = Field(
+        default=None, description="when set, it decides whether to answer instead of threshold and ratio "
+                                  "(threshold 0 still never abstains; overriding the threshold drops it)")
 
     @classmethod
     def from_reader_config(cls, folder: Path | None) -> AnswerSettings:
@@ -78,14 +114,23 @@ class AnswerSettings(BaseModel):
         return cls.model_validate({k: v for k, v in data.items() if k in cls.model_fields})
 
     def override(self, **changes: Any) -> AnswerSettings:
-        """A copy with the given values (``None`` keeps the current one)."""
-        return self.model_copy(update={k: v for k, v in changes.items() if v is not None})
+        """A copy with the given values (``None`` keeps the current one). A threshold other than the
+        current one is a request for the plain threshold rule: the admission model is dropped."""
+        update = {k: v for k, v in changes.items() if v is not None}
+        if "threshold" in update and update["threshold"] != self.threshold and "admission" not in update:
+            update["admission"] = None
+        return self.model_copy(update=update)
 
-    def accepts(self, best: float, no_answer: float) -> bool:
-        """The answering rule: the best span reaches ``threshold`` and beats the no-answer score by
-        ``answer_ratio``. Threshold 0 always answers (the ratio is not applied)."""
+    def accepts(self, best: float, no_answer: float, evidence: Mapping[str, float] | None = None) -> bool:
+        """The answering rule. Threshold 0 always answers. With an admission model, its probability for
+        ``evidence`` (``admission_features``) reaches its threshold; without one, the best span reaches
+        ``threshold`` and beats the no-answer score by ``answer_ratio``."""
         if self.threshold <= 0:
             return True
+        if self.admission is not None:
+            if evidence is None:
+                raise ValueError("these settings decide with an admission model: pass the evidence")
+            return self.admission.probability(evidence) >= self.admission.threshold
         return best >= self.threshold and answer_ratio(best, no_answer) >= self.answer_ratio
 
     def status_of(self, answered: bool, best: float) -> Status:
@@ -155,7 +200,9 @@ def answer_from_spans(question: str, spans: list[Span], no_answer_score: float, 
     way with the best ``settings.candidates`` distinct spans as candidates."""
     candidates = [candidate(documents[sp.doc_id], sp.start, sp.end, sp.score, sp.chunk_id, settings)
                   for sp in spans[: settings.candidates]]
-    if not spans or not settings.accepts(spans[0].score, no_answer_score):
+    evidence = (admission_features(question, spans, no_answer_score, passages, documents)
+                if spans and settings.admission is not None else None)
+    if not spans or not settings.accepts(spans[0].score, no_answer_score, evidence):
         best_score = float(np.clip(spans[0].score, 0, 1)) if spans else 0.0
         return Answer(question=question, text=None, score=best_score, citations=[], passages=passages,
                       answerer="reader", candidates=candidates,
@@ -212,6 +259,94 @@ class SpanAnswerer:
         s = settings or self.settings
         spans, no_answer = self.read(question, passages, documents, s)
         return answer_from_spans(question, spans, no_answer, passages, documents, s)
+
+
+# The evidence the admission model (``Admission``) weighs, in this order. Each is cheap (no model run):
+# the reader's own scores, how much of the question the passages hold, retrieval, and answer shape.
+ADMISSION_FEATURES = (
+    "log_best",  # log of the best span's ranking score
+    "log_no_answer",  # log of the reader's no-answer score
+    "ratio",  # best / (best + no_answer)
+    "share_best",  # share of the question's content words in the best span's sentence
+    "share_top",  # the highest such share among the sentences of the retrieved passages
+    "missing_passage",  # share of the question's content words absent from the best span's passage
+    "missing_names",  # share of the question's names and numbers absent from every retrieved passage
+    "dense_top",  # cosine of the first retrieved passage
+    "dense_best",  # cosine of the best span's passage
+    "log_margin",  # log(best) - log(the best other answer's score)
+    "agree",  # the share of the candidates' score held by spans with the best span's words
+    "type_match",  # +1 the span has the shape the question asks for (a number, a name), -1 not, 0 no clue
+    "log_length",  # log of the span's length in words
+)
+_EPS = 1e-4
+_NUMBER_QUESTION = re.compile(r"^(how (many|much|long|old|far|large|big|tall|high)|when|what (year|percentage|"
+                              r"percent|date|day|month|decade|century)|in what year|which year)\b", re.I)
+_PERSON_QUESTION = re.compile(r"^(who|whom|whose)\b", re.I)
+_MONTHS = re.compile(r"\b(january|february|march|april|may|june|july|august|september|october|november|"
+                     r"december)\b", re.I)
+
+
+def _names_and_numbers(question: str) -> set[str]:
+    """The question's capitalised words (not its first word) and numbers, lower-cased."""
+    words = re.findall(r"[A-Za-z0-9][\w'-]*", question)
+    return {w.lower() for i, w in enumerate(words)
+            if (any(c.isdigit() for c in w) or (i > 0 and w[0].isupper())) and w.lower() not in STOP_WORDS}
+
+
+def _type_match(question: str, span: str) -> float:
+    """+1 when the span has the shape the question asks for, -1 when it has not, 0 when the question
+    gives no clue (only numbers and dates, and people, are checked)."""
+    q = question.strip()
+    if _NUMBER_QUESTION.search(q):
+        return 1.0 if re.search(r"\d", span) or _MONTHS.search(span) else -1.0
+    if _PERSON_QUESTION.search(q):
+        return 1.0 if any(w[:1].isupper() for w in span.split()) else -1.0
+    return 0.0
+
+
+def admission_features(question: str, spans: list[Span], no_answer: float, passages: list[Passage],
+                       documents: Mapping[str, Document]) -> dict[str, float]:
+    """The evidence for answering with ``spans[0]`` (see ``ADMISSION_FEATURES``); ``spans`` as
+    ``SpanAnswerer.read`` returns them (best first), at least one."""
+    best = spans[0]
+    q_stems = content_stems(question)
+    by_chunk = {(p.doc_id, p.chunk_id): p for p in passages}
+    home = by_chunk.get((best.doc_id, best.chunk_id))
+    doc = documents[best.doc_id]
+    s, e = sentence_bounds(doc, best.start, best.end)
+    share_best = question_share(q_stems, doc.text[s:e]) if q_stems else 0.0
+    share_top = share_best
+    for p in passages:
+        text = documents[p.doc_id].text
+        for a, b in split_sentences(text):
+            if a < p.end and b > p.start:
+                share_top = max(share_top, question_share(q_stems, text[a:b]) if q_stems else 0.0)
+    home_text = doc.text[home.start : home.end] if home is not None else doc.text[s:e]
+    missing_passage = len(q_stems - content_stems(home_text)) / max(1, len(q_stems))
+    names = _names_and_numbers(question)
+    seen = " ".join(documents[p.doc_id].text[p.start : p.end] for p in passages).lower()
+    missing_names = sum(n not in seen for n in names) / len(names) if names else 0.0
+    dense_top = passages[0].dense_score if passages and passages[0].dense_score is not None else 0.0
+    dense_best = home.dense_score if home is not None and home.dense_score is not None else dense_top
+    words = normalize_answer(best.text)
+    other = max((sp.score for sp in spans[1:] if normalize_answer(sp.text) != words), default=0.0)
+    total = sum(sp.score for sp in spans[:5])
+    agree = sum(sp.score for sp in spans[:5] if normalize_answer(sp.text) == words) / total if total > 0 else 0.0
+    return {
+        "log_best": math.log(best.score + _EPS),
+        "log_no_answer": math.log(no_answer + _EPS),
+        "ratio": answer_ratio(best.score, no_answer),
+        "share_best": share_best,
+        "share_top": share_top,
+        "missing_passage": missing_passage,
+        "missing_names": missing_names,
+        "dense_top": float(dense_top),
+        "dense_best": float(dense_best),
+        "log_margin": math.log(best.score + _EPS) - math.log(other + _EPS),
+        "agree": agree,
+        "type_match": _type_match(question, best.text),
+        "log_length": math.log(1 + len(best.text.split())),
+    }
 
 
 def question_share(q_stems: set[str], text: str) -> float:

@@ -181,7 +181,7 @@ class SentenceAnswerer:
             candidates.append(candidate(doc, a_start, a_end, score, c.chunk_id, s))
         score, best = float(np.clip(scored[0][0], 0.0, 1.0)), candidates[0]
         shown = candidates[: s.candidates]
-        if not s.accepts(score, 0.0):
+        if not s.model_copy(update={"admission": None}).accepts(score, 0.0):  # a reader's model reads spans
             return Answer(question=question, text=None, score=score, passages=passages, answerer="sentence",
                           candidates=shown)
         return Answer(question=question, text=best.text, score=score, confidence=s.confidence_of(score),

@@ -9,7 +9,15 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from rag.answer import AnswerSettings, answer_from_spans, rerank_by_sentence, sentence_bounds
+from rag.answer import (
+    ADMISSION_FEATURES,
+    Admission,
+    AnswerSettings,
+    admission_features,
+    answer_from_spans,
+    rerank_by_sentence,
+    sentence_bounds,
+)
 from rag.ingest import make_document
 from rag.schema import Passage, Span
 from rag.sentence_answer import narrow, question_type
@@ -139,3 +147,45 @@ def test_three_states_follow_the_rule_and_the_unsure_band() -> None:
     no_band = answer_from_spans("q", spans, 0.05, passages, {"d": DOC}, AnswerSettings(threshold=0.5))
     assert no_band.status == "unanswered"
     assert answer_from_spans("q", [], 1.0, passages, {"d": DOC}, band).status == "unanswered"
+
+
+def test_admission_features_read_the_question_the_passages_and_the_span() -> None:
+    passages = [Passage(chunk_id=0, doc_id="d", title=DOC.title, start=0, end=len(TEXT), text=TEXT, score=1.0,
+                        dense_score=0.6)]
+    spans = [_span("4,000 troops", 0.4), _span("Budapest", 0.1), _span("4,000 troops", 0.1, TEXT.index("4,000"))]
+    f = admission_features("How many troops will the force have?", spans, 0.1, passages, {"d": DOC})
+    assert tuple(f) == ADMISSION_FEATURES
+    assert f["type_match"] == 1.0 and f["share_best"] == 1.0 and f["missing_passage"] == 0.0
+    assert f["ratio"] == pytest.approx(0.8) and f["dense_top"] == f["dense_best"] == pytest.approx(0.6)
+    assert f["agree"] == pytest.approx(0.5 / 0.6)  # two of the spans say the same words
+    assert f["log_margin"] == pytest.approx(math.log(0.4001) - math.log(0.1001))
+    # a name the passages lack (the mark of many unanswerable questions) and a span of the wrong shape
+    g = admission_features("How many troops will Hungary send?", [_span("Budapest", 0.4)], 0.1, passages,
+                           {"d": DOC})
+    assert g["missing_names"] == 1.0 and g["type_match"] == -1.0
+    assert admission_features("Who started talks?", [_span("Gen. John Craddock", 0.4)], 0.1, passages,
+                              {"d": DOC})["type_match"] == 1.0
+
+
+def test_admission_model_decides_when_present_and_a_new_threshold_drops_it() -> None:
+    passages = [Passage(chunk_id=0, doc_id="d", title=DOC.title, start=0, end=len(TEXT), text=TEXT, score=1.0)]
+    n = len(ADMISSION_FEATURES)
+    # answers exactly when the question's names are all in the passages (weight -10 on missing_names)
+    model = Admission(features=ADMISSION_FEATURES, mean=(0.0,) * n, scale=(1.0,) * n,
+                      weights=tuple(-10.0 if f == "missing_names" else 0.0 for f in ADMISSION_FEATURES),
+                      bias=5.0, threshold=0.5)
+    rule = AnswerSettings(threshold=0.9, admission=model)  # the plain rule would refuse a 0.3 span
+    spans = [_span("4,000 troops", 0.3)]
+    yes = answer_from_spans("How many troops will the force have?", spans, 0.5, passages, {"d": DOC}, rule)
+    no = answer_from_spans("How many troops will Hungary send?", spans, 0.01, passages, {"d": DOC}, rule)
+    assert yes.text == "4,000 troops" and no.text is None
+    assert rule.override(top_k=3).admission == model and rule.override(threshold=0.9).admission == model
+    plain = rule.override(threshold=0.2)  # the user's own threshold: the plain rule again
+    assert plain.admission is None and plain.accepts(0.3, 0.01)
+    assert rule.override(threshold=0.0).accepts(0.0, 1.0)  # 0 still never abstains
+    with pytest.raises(ValueError, match="evidence"):
+        rule.accepts(0.3, 0.01)
+    with pytest.raises(ValidationError, match="does not compute"):
+        Admission(features=("made_up",), mean=(0.0,), scale=(1.0,), weights=(1.0,), bias=0.0, threshold=0.5)
+    with pytest.raises(ValidationError, match="length"):
+        Admission(features=("ratio",), mean=(0.0, 1.0), scale=(1.0,), weights=(1.0,), bias=0.0, threshold=0.5)

@@ -399,3 +399,37 @@ def test_swapped_questions_are_unanswerable_copies_with_a_name_or_year_the_parag
         new = " ".join(w for w in s.question.rstrip("?").split() if w not in kept)  # the name or year put in
         assert new and new.casefold() not in s.context.casefold()
     assert swapped_questions(examples, 0.0) == []
+
+
+def test_admission_fit_held_out_and_record_load_back(tmp_path: Path) -> None:
+    """The admission script learns a separating feature leave-one-article-out, and what it records is
+    what ``AnswerSettings`` loads and applies."""
+    import numpy as np
+
+    from rag.answer import ADMISSION_FEATURES, AnswerSettings
+    from rag_train import admission
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(240):
+        answerable = i % 3 != 0
+        feats = {k: float(rng.normal()) for k in ADMISSION_FEATURES}
+        feats["missing_names"] = float(not answerable) + 0.3 * float(rng.normal())  # the telling feature
+        rows.append({"qid": f"q{i}", "title": f"t{i % 4}", "answerable": answerable, "text": "x",
+                     "score": 0.5, "no_answer": 0.1, "f1": 1.0 if answerable else 0.0, "features": feats})
+    p = admission.held_out(rows, 1.0, 0.75)
+    has = np.array([r["answerable"] for r in rows])
+    assert p[has].mean() > 0.8 and p[~has].mean() < 0.2  # learned on the other articles
+    y, w = admission.targets(rows, 0.75)
+    model = admission.fit(admission.matrix(rows), y, w, 1.0) | {"threshold": 0.5}
+    assert model["weights"][ADMISSION_FEATURES.index("missing_names")] < 0
+    (tmp_path / "reader_config.json").write_text(json.dumps({"threshold": 0.1}))
+    result = {"questions": len(rows), "articles": ["t0", "t1", "t2", "t3"], "prior": 0.75, "chosen_c": 1.0,
+              "threshold_rule": {"expected_f1": 50.0, "has_answer_f1": 60.0, "no_answer_accuracy": 30.0},
+              "admission": {"1.0": {"expected_f1": 60.0, "has_answer_f1": 61.0, "no_answer_accuracy": 60.0}}}
+    admission.record(tmp_path, model, result)
+    settings = AnswerSettings.from_reader_config(tmp_path)
+    assert settings.admission is not None and settings.threshold == 0.1
+    for r, prob in zip(rows[:12], admission.probability(model, admission.matrix(rows[:12])), strict=True):
+        assert settings.admission.probability(r["features"]) == pytest.approx(prob)
+    assert "## Admission model" in (tmp_path / "README.md").read_text()

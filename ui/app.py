@@ -500,7 +500,9 @@ def _library_tab(default_threshold: float, default_top_k: int, read_only: bool) 
     with gr.Row():
         top_k = gr.Slider(1, MAX_TOP_K, value=default_top_k, step=1, label="Passages (top-k)", elem_id="rag-topk")
         threshold = gr.Slider(0.0, 1.0, value=default_threshold, step=0.001,
-                              label="Answer threshold (abstain below)", elem_id="rag-threshold")
+                              label="Answer threshold (abstain below)", elem_id="rag-threshold",
+                              info="Left where it is: the reader's own rule. Moved: answer when the best "
+                                   "span's score reaches it (0: always answer).")
     with gr.Row():
         since = gr.Textbox(label="Published from (YYYY-MM-DD)", placeholder="any day", elem_id="rag-since",
                            max_length=10)
