@@ -94,6 +94,9 @@ class AnswerSettings(BaseModel):
         default=None, ge=0.0, description="when the rule does not answer, a best candidate scoring at least this "
                                           "makes the answer 'unsure' (candidates shown) rather than 'unanswered'; "
                                           "None: never unsure")
+    unsure_top_k: int | None = Field(
+        default=None, ge=1, description="when not sure, the candidates shown come from this many passages, read "
+                                        "again (the decision is unchanged); None: from the top_k read")
     unsure_share: float | None = Field(
         default=None, ge=0.0, le=1.0, description="measured on the tuning articles: the share of unsure answers "
                                                   "whose candidates hold a right answer (eval/tune_unsure.py)")
@@ -198,8 +201,7 @@ def answer_from_spans(question: str, spans: list[Span], no_answer_score: float, 
                       documents: Mapping[str, Document], settings: AnswerSettings, max_citations: int = 3) -> Answer:
     """The best span as the answer when ``settings`` accept it, else an abstention (``text=None``); either
     way with the best ``settings.candidates`` distinct spans as candidates."""
-    candidates = [candidate(documents[sp.doc_id], sp.start, sp.end, sp.score, sp.chunk_id, settings)
-                  for sp in spans[: settings.candidates]]
+    candidates = candidates_of(spans, documents, settings)
     evidence = (admission_features(question, spans, no_answer_score, passages, documents)
                 if spans and settings.admission is not None else None)
     if not spans or not settings.accepts(spans[0].score, no_answer_score, evidence):
@@ -226,6 +228,12 @@ def answer_from_spans(question: str, spans: list[Span], no_answer_score: float, 
     score = float(np.clip(best.score, 0.0, 1.0))
     return Answer(question=question, text=best.text, score=score, confidence=settings.confidence_of(score),
                   citations=citations, passages=passages, answerer="reader", candidates=candidates, status="answered")
+
+
+def candidates_of(spans: list[Span], documents: Mapping[str, Document], settings: AnswerSettings) -> list[Candidate]:
+    """The first ``settings.candidates`` of ``spans`` (best first, distinct) as candidates with quotes."""
+    return [candidate(documents[sp.doc_id], sp.start, sp.end, sp.score, sp.chunk_id, settings)
+            for sp in spans[: settings.candidates]]
 
 
 def candidate(doc: Document, start: int, end: int, score: float, chunk_id: int | None,

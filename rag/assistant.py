@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rag.answer import Answerer, AnswerSettings, SpanAnswerer
+from rag.answer import Answerer, AnswerSettings, SpanAnswerer, candidates_of
 from rag.changes import Change, recent_changes, record_change, record_indexing
 from rag.embedding import Embedder, TextEmbedder
 from rag.errors import EmptyQuestion, UnknownDocument
@@ -340,7 +340,8 @@ class Assistant:
         ``doc_ids`` and ``where`` (publication dates, sources) limit the articles it answers from.
         ``history`` is the conversation so far (earlier turns or their answers, oldest first): a follow-up
         question is resolved against its last turn (``rag.followup``), and ``Answer.resolved_question``
-        says how it was read.
+        says how it was read. When the answer is "unsure" and ``settings.unsure_top_k`` exceeds ``top_k``,
+        the candidates shown come from that many passages (read again; the decision is not changed).
         """
         q, notice = clean_question(question)
         turns = [h if isinstance(h, Turn) else Turn.of(h) for h in history]
@@ -353,6 +354,12 @@ class Assistant:
         qvec = self.embedder.encode_query(res.search)
         passages = snap.retriever.retrieve(res.search, k=s.top_k, doc_ids=scope, query_vector=qvec)
         ans = self.answerer.answer(res.question, passages, snap.store.documents, s, qvec)
+        if (ans.status == "unsure" and s.unsure_top_k is not None and s.unsure_top_k > s.top_k
+                and isinstance(self.answerer, SpanAnswerer)):
+            # not sure: look further for the candidates shown; the decision stays the top_k one
+            wider = snap.retriever.retrieve(res.search, k=s.unsure_top_k, doc_ids=scope, query_vector=qvec)
+            spans, _ = self.answerer.read(res.question, wider, snap.store.documents, s)
+            ans = ans.model_copy(update={"candidates": candidates_of(spans, snap.store.documents, s)})
         update: dict[str, object] = {"question": q}
         if res.rule:  # read as a follow-up (the words may be the same: then only retrieval used the history)
             update["resolved_question"] = res.question

@@ -131,3 +131,19 @@ def test_recall_at_counts_the_gold_document_among_the_first_k_distinct() -> None
     assert recall_at(ranked, ["b", "d", "x"], 1) == 0.0
     assert recall_at(ranked, ["b", "d", "x"], 2) == pytest.approx(2 / 3)  # "a" twice counts once
     assert recall_at([], [], 5) == 0.0
+
+
+def test_unsure_band_keeps_the_right_candidates_and_counts_them() -> None:
+    from eval.tune_unsure import choose
+
+    def rec(score: float, answerable: bool, cands: list[str]) -> dict[str, object]:
+        return {"prediction": None, "score": score, "answerable": answerable,
+                "answers": ["Budapest"] if answerable else [], "candidates": cands}
+
+    records = [rec(0.5, True, ["Budapest"]), rec(0.4, True, ["x", "in Budapest"]), rec(0.3, True, ["Paris"]),
+               rec(0.2, False, ["Budapest"]), rec(0.01, True, ["Budapest"]),
+               {"prediction": "Budapest", "score": 0.9, "answerable": True, "answers": ["Budapest"], "candidates": []}]
+    band = choose(records, keep=0.6)  # 3 right abstentions: the band keeps the best 2 (ceil 1.8)
+    assert band["unsure_threshold"] == 0.4 and band["unsure"] == 2 and band["unsure_share"] == 1.0
+    assert band["right_shown"] == 0.5  # 2 of the 4 answerable abstentions show a right answer
+    assert choose(records, keep=1.0)["unsure_threshold"] == 0.01

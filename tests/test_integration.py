@@ -190,3 +190,20 @@ def test_a_follow_up_is_read_with_the_previous_turn(qa_reader: Assistant) -> Non
     with_history, without = qa_reader.ask(alone, history=[first]), qa_reader.ask(alone)
     assert with_history.resolved_question is None
     assert (with_history.text, with_history.score) == (without.text, without.score)
+
+
+def test_unsure_candidates_come_from_more_passages_without_changing_the_decision(qa_reader: Assistant) -> None:
+    """With ``unsure_top_k`` an unsure answer's candidates are read from more passages (offset-exact, among
+    the spans of those passages); the decision, the score and the passages shown are those of top_k."""
+    question = "What is the boiling point of mercury?"  # the articles do not say: the rule abstains
+    s = qa_reader.settings.override(unsure_threshold=0.0, top_k=2)  # every abstention is "unsure"
+    narrow, wide = qa_reader.ask(question, settings=s), qa_reader.ask(question, settings=s.override(unsure_top_k=5))
+    assert narrow.status == wide.status == "unsure" and narrow.text is None and wide.text is None
+    assert (wide.score, wide.passages) == (narrow.score, narrow.passages)
+    spans, _ = qa_reader.read(question, qa_reader.retrieve(question, k=5), settings=s)
+    assert [c.text for c in wide.candidates] == [sp.text for sp in spans[: s.candidates]]
+    check_offsets(qa_reader, wide)
+    for c in wide.candidates:
+        text = qa_reader.document(c.citation.doc_id).text
+        assert text[c.citation.quote_start : c.citation.quote_end] == c.citation.quote
+        assert text[c.citation.answer_start : c.citation.answer_end] == c.text  # type: ignore[misc]
