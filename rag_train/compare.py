@@ -87,7 +87,8 @@ def auc(positive: list[float], negative: list[float]) -> float:
 def abstention_scores(folder: str, examples: list[QAExample], negatives: list[QAExample]) -> dict[str, float]:
     """The reader's own rule on gold paragraphs and hard negatives (see the module docstring)."""
     reader = SpanReader.load(folder)
-    settings = AnswerSettings.from_reader_config(reader.folder)
+    # the threshold rule: an admission model weighs retrieval evidence a lone gold paragraph lacks
+    settings = AnswerSettings.from_reader_config(reader.folder).model_copy(update={"admission": None})
     preds: dict[str, str | None] = {}
     pos, neg = [], []
     for ex in examples:
