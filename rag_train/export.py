@@ -308,7 +308,7 @@ def dir_size(path: Path) -> int:
 
 
 # the options that shape the model: the card reports them as the run recorded them
-TRAINED_FIELDS = ("base_model", "train_files", "split_file", "sample_questions", "bf16", "bucket",
+TRAINED_FIELDS = ("base_model", "train_files", "split_file", "sample_questions", "sample_skip", "bf16", "bucket",
                   "max_len", "stride", "batch_size", "lr", "weight_decay", "warmup",
                   "epochs", "max_steps", "max_examples", "negative_window_keep", "hard_negatives",
                   "swapped_questions",
