@@ -114,6 +114,17 @@ def read_article_split(path: str | Path) -> dict[str, list[str]]:
 
 
 SPLIT_FILE = Path(__file__).resolve().parent / "splits" / "dev-a.json"
+# The share of answerable questions the answering rules are chosen for: SQuAD 2.0 articles are half
+# unanswerable, while people asking about their own articles mostly ask what the articles say.
+ANSWERABLE_PRIOR = 0.75
+
+
+def prior_weights(answerable: Sequence[bool], prior: float = ANSWERABLE_PRIOR) -> list[float]:
+    """Per-question weights that re-balance ``answerable`` (one flag a question) to ``prior`` answerable;
+    they sum to 1 when both kinds are present."""
+    n_has = max(1, sum(bool(a) for a in answerable))
+    n_no = max(1, sum(not a for a in answerable))
+    return [prior / n_has if a else (1.0 - prior) / n_no for a in answerable]
 
 
 # ---- official scoring ---------------------------------------------------------------------------

@@ -21,9 +21,7 @@ from pathlib import Path
 
 from eval.datasets import load_dataset, sample
 from eval.runner import build_assistant, resolve_paths, select_articles
-from eval.squad import SPLIT_FILE, read_article_split
-
-ANSWERABLE_PRIOR = 0.75  # as rag_train.export's: people mostly ask what their articles say
+from eval.squad import ANSWERABLE_PRIOR, SPLIT_FILE, prior_weights, read_article_split
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,12 +48,10 @@ def main(argv: list[str] | None = None) -> int:
         quote = ans.citations[0].quote if ans.citations else ""
         hit = ans.text is not None and any(a in quote for a in q.answers)
         rows.append((ans.score, q.answerable, hit))
-    n_has = max(1, sum(ok for _, ok, _ in rows))
-    n_no = max(1, sum(not ok for _, ok, _ in rows))
-    weight = {True: ANSWERABLE_PRIOR / n_has, False: (1 - ANSWERABLE_PRIOR) / n_no}
+    weights = prior_weights([ok for _, ok, _ in rows], ANSWERABLE_PRIOR)
     grid = [i / 200 for i in range(201)]
-    right = [round(sum(weight[ok] * ((s >= t and hit) if ok else (s < t)) for s, ok, hit in rows), 9)
-             for t in grid]
+    weighted = list(zip(weights, rows, strict=True))
+    right = [round(sum(w * ((s >= t and hit) if ok else (s < t)) for w, (s, ok, hit) in weighted), 9) for t in grid]
     best = max(right)
     run = [t for t, r in zip(grid, right, strict=True) if r == best]
     threshold = run[len(run) // 2]

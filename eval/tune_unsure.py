@@ -56,15 +56,19 @@ def choose(records: list[dict[str, Any]], keep: float = 0.9) -> dict[str, Any]:
     }
 
 
-def widened(report: dict[str, Any], wider: int) -> list[dict[str, Any]]:
-    """The report's records, each abstention's candidates read again from ``wider`` passages (public API:
-    ``ask`` with ``unsure_top_k``; every abstention made "unsure" so that all get them)."""
+def report_assistant(report: dict[str, Any]) -> Any:
+    """The assistant a report of open questions was made with: its corpus index and reader."""
     from eval.runner import build_assistant
 
     meta = report["meta"]
     if meta.get("mode") != "open":
         raise SystemExit("--wider needs a report of open questions (rag eval's default mode)")
-    qa: Any = build_assistant(Path(meta["corpus"]), Path(meta["index"]), meta["reader"])
+    return build_assistant(Path(meta["corpus"]), Path(meta["index"]), meta["reader"])
+
+
+def widened(report: dict[str, Any], wider: int, qa: Any) -> list[dict[str, Any]]:
+    """The report's records, each abstention's candidates read again by ``qa`` from ``wider`` passages
+    (public API: ``ask`` with ``unsure_top_k``; every abstention made "unsure" so that all get them)."""
     settings = qa.settings.override(unsure_threshold=0.0, unsure_top_k=wider)
     out = []
     for r in report["predictions"]:
@@ -89,10 +93,10 @@ def main(argv: list[str] | None = None) -> int:
     result = choose(report["predictions"], args.keep)
     result["unsure_top_k"] = None
     own = report["meta"].get("top_k")
-    for k in sorted(set(args.wider)):
-        if own is not None and k <= own:
-            continue
-        row = choose(widened(report, k), args.keep) | {"unsure_top_k": k}
+    wider = [k for k in sorted(set(args.wider)) if own is None or k > own]
+    qa = report_assistant(report) if wider else None
+    for k in wider:
+        row = choose(widened(report, k, qa), args.keep) | {"unsure_top_k": k}
         print(json.dumps(row), flush=True)
         if row["right_shown"] > result["right_shown"]:
             result = row

@@ -322,13 +322,8 @@ def admission_features(question: str, spans: list[Span], no_answer: float, passa
     home = by_chunk.get((best.doc_id, best.chunk_id))
     doc = documents[best.doc_id]
     s, e = sentence_bounds(doc, best.start, best.end)
-    share_best = question_share(q_stems, doc.text[s:e]) if q_stems else 0.0
-    share_top = share_best
-    for p in passages:
-        text = documents[p.doc_id].text
-        for a, b in split_sentences(text):
-            if a < p.end and b > p.start:
-                share_top = max(share_top, question_share(q_stems, text[a:b]) if q_stems else 0.0)
+    share_best = question_share(q_stems, doc.text[s:e])
+    share_top = max(share_best, max(sentence_shares(q_stems, passages, documents).values(), default=0.0))
     home_text = doc.text[home.start : home.end] if home is not None else doc.text[s:e]
     missing_passage = len(q_stems - content_stems(home_text)) / max(1, len(q_stems))
     names = _names_and_numbers(question)
@@ -362,6 +357,19 @@ def question_share(q_stems: set[str], text: str) -> float:
     return len(q_stems & content_stems(text)) / max(1, len(q_stems))
 
 
+def sentence_shares(q_stems: set[str], passages: list[Passage], documents: Mapping[str, Document]
+                    ) -> dict[tuple[str, int], float]:
+    """(doc id, sentence start) -> the share of ``q_stems`` in that sentence, for every sentence that
+    overlaps a passage."""
+    share: dict[tuple[str, int], float] = {}
+    for p in passages:
+        text = documents[p.doc_id].text
+        for s, e in split_sentences(text):
+            if s < p.end and e > p.start and (p.doc_id, s) not in share:
+                share[(p.doc_id, s)] = question_share(q_stems, text[s:e])
+    return share
+
+
 def rerank_by_sentence(question: str, spans: list[Span], passages: list[Passage], documents: Mapping[str, Document],
                        weight: float = SENTENCE_WEIGHT) -> list[Span]:
     """``spans`` re-scored and re-sorted by how much of the question their sentence holds.
@@ -379,12 +387,7 @@ def rerank_by_sentence(question: str, spans: list[Span], passages: list[Passage]
     q_stems = content_stems(question)
     if not q_stems:
         return spans
-    share: dict[tuple[str, int], float] = {}
-    for p in passages:
-        text = documents[p.doc_id].text
-        for s, e in split_sentences(text):
-            if s < p.end and e > p.start and (p.doc_id, s) not in share:
-                share[(p.doc_id, s)] = question_share(q_stems, text[s:e])
+    share = sentence_shares(q_stems, passages, documents)
     best = max(share.values(), default=0.0)
     out = []
     for sp in spans:

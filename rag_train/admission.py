@@ -26,29 +26,29 @@ from __future__ import annotations
 
 import argparse
 import json
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from eval import squad
-from rag.answer import ADMISSION_FEATURES, AnswerSettings, admission_features
-from rag.assistant import Assistant
+from eval.datasets import load_dataset
+from eval.runner import build_assistant, resolve_paths
+from rag.answer import ADMISSION_FEATURES, Admission, AnswerSettings, admission_features
 from rag.files import atomic_write_bytes
 from rag.reader import READER_CONFIG
-from rag_train.export import ANSWERABLE_PRIOR, best_threshold, score_one
+from rag_train.export import ANSWERABLE_PRIOR, apply_threshold, best_threshold, score_one, summarize
 from rag_train.rechoose import rule_for
 
 DATA = Path("../shared/data/squad-v2.0-dev-a.json")
 C_GRID = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
 
 
-def dump(reader: Path, examples: list[squad.SquadExample], documents: Any, top_k: int) -> list[dict[str, Any]]:
-    """One record per question: its best span, scores, features and how right the span is."""
-    work = Path(tempfile.mkdtemp(prefix="rag-admission-"))
-    corpus = squad.write_corpus(documents, work / "corpus").parent
-    qa = Assistant.build(corpus, index_dir=work / "index", reader=str(reader))
+def dump(reader: Path, data: Path, examples: list[squad.SquadExample], top_k: int) -> list[dict[str, Any]]:
+    """One record per question: its best span, scores, features and how right the span is (over the
+    index ``rag eval`` keeps for ``data``: all its paragraphs)."""
+    corpus, index = resolve_paths(load_dataset(data), None, None)
+    qa: Any = build_assistant(corpus, index, str(reader))
     docs = {d.doc_id: d for d in qa.documents()}
     rows = []
     for ex in examples:
@@ -73,8 +73,7 @@ def targets(rows: list[dict[str, Any]], prior: float) -> tuple[np.ndarray, np.nd
     weights re-balance the questions to ``prior`` answerable, as the threshold is chosen."""
     has = np.array([r["answerable"] for r in rows])
     y = has & (np.array([r["f1"] for r in rows]) >= 0.5)
-    n_has, n_no = max(1, int(has.sum())), max(1, int((~has).sum()))
-    return y.astype(int), np.where(has, prior / n_has, (1 - prior) / n_no) * len(rows)
+    return y.astype(int), np.array(squad.prior_weights(has.tolist(), prior)) * len(rows)
 
 
 def fit(x: np.ndarray, y: np.ndarray, w: np.ndarray, c: float) -> dict[str, Any]:
@@ -89,8 +88,9 @@ def fit(x: np.ndarray, y: np.ndarray, w: np.ndarray, c: float) -> dict[str, Any]
 
 
 def probability(model: dict[str, Any], x: np.ndarray) -> np.ndarray:
-    z = ((x - np.array(model["mean"])) / np.array(model["scale"])) @ np.array(model["weights"]) + model["bias"]
-    return 1.0 / (1.0 + np.exp(-z))
+    """``rag.answer.Admission.probability`` (what ``ask`` would compute) for each row of ``x``."""
+    adm = Admission.model_validate(model | {"threshold": 0.5})
+    return np.array([adm.probability(dict(zip(ADMISSION_FEATURES, row, strict=True))) for row in x])
 
 
 def held_out(rows: list[dict[str, Any]], c: float, prior: float) -> np.ndarray:
@@ -110,11 +110,12 @@ def as_raw(rows: list[dict[str, Any]], scores: np.ndarray) -> dict[str, tuple[st
     return {r["qid"]: (r["text"], float(s), 0.0) for r, s in zip(rows, scores, strict=True)}
 
 
-def summary(rows: list[dict[str, Any]], answered: np.ndarray) -> dict[str, float]:
-    has = np.array([r["answerable"] for r in rows])
-    f1 = np.array([r["f1"] for r in rows])
-    return {"has_answer_f1": round(100 * float(np.where(answered, f1, 0)[has].mean()), 2),
-            "no_answer_accuracy": round(100 * float((~answered)[~has].mean()), 2),
+def summary(rows: list[dict[str, Any]], answered: np.ndarray, examples: list[squad.SquadExample]
+            ) -> dict[str, float]:
+    """Has-answer F1 and no-answer accuracy (the SQuAD scorer) when ``answered`` says which rows answer."""
+    preds = {r["qid"]: r["text"] if a else "" for r, a in zip(rows, answered, strict=True)}
+    scores = summarize(preds, examples)
+    return {"has_answer_f1": round(scores["HasAns_f1"], 2), "no_answer_accuracy": round(scores["NoAns_accuracy"], 2),
             "answered": round(100 * float(answered.mean()), 1)}
 
 
@@ -134,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.dump.is_file():
         rows = json.loads(args.dump.read_text(encoding="utf-8"))
     else:
-        rows = dump(args.reader, examples, sf.documents, settings.top_k)
+        rows = dump(args.reader, args.data, examples, settings.top_k)
         atomic_write_bytes(args.dump, json.dumps(rows).encode("utf-8"))
     by_qid = {e.qid: e for e in examples}
     exs = [by_qid[r["qid"]] for r in rows]
@@ -142,19 +143,18 @@ def main(argv: list[str] | None = None) -> int:
 
     base_raw = {r["qid"]: (r["text"], r["score"], r["no_answer"]) for r in rows}
     base = rule_for(base_raw, exs)
-    base_answered = np.array([bool(r["text"]) and settings.override(
-        threshold=base["threshold"], answer_ratio=base["answer_ratio"]).accepts(r["score"], r["no_answer"])
-        for r in rows])
+    base_preds = apply_threshold(base_raw, base["threshold"], base["answer_ratio"])
+    base_answered = np.array([bool(base_preds[r["qid"]]) for r in rows])
     result: dict[str, Any] = {"questions": len(rows), "articles": sorted(wanted), "prior": prior,
                               "threshold_rule": {"threshold": base["threshold"], "answer_ratio": base["answer_ratio"],
                                                  "expected_f1": base["expected_f1"],
-                                                 **summary(rows, base_answered)},
+                                                 **summary(rows, base_answered, exs)},
                               "admission": {}}
     for c in C_GRID:
         p = held_out(rows, c, prior)
         t, value = best_threshold(as_raw(rows, p), exs, prior, 0.0)
         result["admission"][str(c)] = {"threshold": round(t, 4), "expected_f1": round(100 * value, 2),
-                                       **summary(rows, (p >= t) & np.array([bool(r["text"]) for r in rows]))}
+                                       **summary(rows, (p >= t) & np.array([bool(r["text"]) for r in rows]), exs)}
         print(c, json.dumps(result["admission"][str(c)]), flush=True)
     best_c = max(C_GRID, key=lambda c: result["admission"][str(c)]["expected_f1"])
     chosen = result["admission"][str(best_c)]

@@ -98,7 +98,7 @@ def shipped_value(threshold: float) -> float:
 
 
 def fit_confidence(raw: dict[str, tuple[str, float, float]], examples: Sequence[QAExample], threshold: float,
-                   ratio: float, prior: float = 0.75, bins: int = 10) -> list[list[float]]:
+                   ratio: float, prior: float = squad.ANSWERABLE_PRIOR, bins: int = 10) -> list[list[float]]:
     """Knots ``[score, P(exact)]`` mapping an answer's ranking score to the chance that it is exactly
     right, fitted on the answers ``examples`` get under the rule (questions re-weighted to ``prior``
     answerable, as the rule itself): score-quantile bins, then pooled so that the chance never falls as
@@ -127,7 +127,7 @@ def fit_confidence(raw: dict[str, tuple[str, float, float]], examples: Sequence[
     return [[round(s, 6), round(p, 4)] for s, p, _ in pooled]
 
 
-ANSWERABLE_PRIOR = 0.75  # the share of answerable questions the threshold is tuned for (see the model card)
+ANSWERABLE_PRIOR = squad.ANSWERABLE_PRIOR  # the share of answerable questions the threshold is tuned for
 
 
 def choose_threshold(
@@ -164,9 +164,7 @@ def best_threshold(
     import numpy as np
 
     exs = [e for e in examples if e.qid in raw]
-    has = np.array([not e.is_impossible for e in exs])
-    n_has, n_no = max(1, int(has.sum())), max(1, int((~has).sum()))
-    weight = np.where(has, prior / n_has, (1.0 - prior) / n_no)
+    weight = np.array(squad.prior_weights([not e.is_impossible for e in exs], prior))
     f1_ans = np.array([score_one(raw[e.qid][0], e.answers)[1] if raw[e.qid][0] else -1.0 for e in exs])
     f1_empty = np.array([score_one("", e.answers)[1] for e in exs])
     has_text = f1_ans >= 0
