@@ -36,7 +36,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from rag.chunking import chunk_document
-from rag.embedding import Embedder
+from rag.embedding import ONNX_THREADS_ENV, DocumentVectors, Embedder
 from rag.errors import ExtraMissing
 from rag.indexer import IndexReport, Progress, update_index, without_tombstoned
 from rag.ingest import MAX_FILE_BYTES, IngestIssue, admit_all, iter_corpus_files, read_file
@@ -79,8 +79,9 @@ def ray_update_index(
         documents, issues = read_corpus(corpus, options, max_file_bytes)
         documents = without_tombstoned(corpus, documents)
 
-        def vectorize(docs: list[Document], cfg: ChunkingConfig) -> Iterator[tuple[Document, list[Chunk], np.ndarray]]:
-            return embed_documents(docs, cfg, embedder.path, options)
+        def vectorize(docs: list[Document], cfg: ChunkingConfig,
+                      kind: DocumentVectors) -> Iterator[tuple[Document, list[Chunk], np.ndarray]]:
+            return embed_documents(docs, cfg, embedder.path, options, kind)
 
         return update_index(corpus, index_dir, embedder, chunking, rebuild=rebuild, approx_threshold=approx_threshold,
                             progress=progress, documents=documents, issues=issues, query_encoder=query_encoder,
@@ -156,10 +157,10 @@ def _read_files(batch: dict[str, np.ndarray], root: str, max_bytes: int) -> dict
 
 
 # ---- stage 2: documents -> chunks -> vectors ---------------------------------------------------
-def embed_documents(docs: list[Document], cfg: ChunkingConfig, model_path: str,
-                    options: RayOptions) -> Iterator[tuple[Document, list[Chunk], np.ndarray]]:
-    """Each of ``docs`` with its chunks and their vectors, chunked and embedded by Ray workers, yielded in
-    the order of ``docs`` (a document waits only for those before it)."""
+def embed_documents(docs: list[Document], cfg: ChunkingConfig, model_path: str, options: RayOptions,
+                    kind: DocumentVectors = "fp32") -> Iterator[tuple[Document, list[Chunk], np.ndarray]]:
+    """Each of ``docs`` with its chunks and their vectors (of ``kind``, the index's), chunked and embedded
+    by Ray workers, yielded in the order of ``docs`` (a document waits only for those before it)."""
     import ray.data
 
     if not docs:
@@ -171,7 +172,7 @@ def embed_documents(docs: list[Document], cfg: ChunkingConfig, model_path: str,
                                                      "overlap": cfg.overlap},
                         batch_size=options.docs_per_task, num_cpus=1)
     threads = max(1, int(options.cpus_per_actor))
-    ds = ds.map_batches(_embedding_actor(model_path, threads), batch_size=options.batch_size,
+    ds = ds.map_batches(_embedding_actor(model_path, threads, kind), batch_size=options.batch_size,
                         num_cpus=options.cpus_per_actor, compute=ray.data.ActorPoolStrategy(size=options.concurrency))
     spans: dict[int, dict[int, tuple[int, int, np.ndarray]]] = {}  # document -> chunk position -> span, vector
     ready: dict[int, tuple[Document, list[Chunk], np.ndarray]] = {}
@@ -221,13 +222,13 @@ def _chunk_documents(batch: dict[str, np.ndarray], model_path: str, max_tokens: 
     return out
 
 
-def _embedding_actor(model_path: str, threads: int) -> type:
+def _embedding_actor(model_path: str, threads: int, kind: DocumentVectors) -> type:
     """The actor class with its arguments built in (constructor arguments kept in Ray's object store
     could be lost before a restart, which Ray warns of)."""
 
     class EmbedChunks(_EmbedChunks):
         def __init__(self) -> None:
-            super().__init__(model_path, threads)
+            super().__init__(model_path, threads, kind)
 
     return EmbedChunks
 
@@ -235,18 +236,20 @@ def _embedding_actor(model_path: str, threads: int) -> type:
 class _EmbedChunks:
     """A Ray actor: the embedding model, loaded once, encoding batches of chunk texts."""
 
-    def __init__(self, model_path: str, threads: int) -> None:
+    def __init__(self, model_path: str, threads: int, kind: DocumentVectors = "fp32") -> None:
         import torch
 
         torch.set_num_threads(threads)
+        os.environ[ONNX_THREADS_ENV] = str(threads)  # the int8 encoder's session, made on first use
         self.embedder = Embedder(model_path)
         self.dim = self.embedder.dim
+        self.kind = kind
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, Any]:
         texts = [str(t) for t in batch["text"]]
         real = [k for k, n in enumerate(batch["n"]) if n >= 0]
         vectors = np.zeros((len(texts), self.dim), dtype=np.float32)
         if real:
-            vectors[real] = self.embedder.encode([texts[k] for k in real])
+            vectors[real] = self.embedder.encode_documents([texts[k] for k in real], self.kind)
         return {"order": batch["order"], "n": batch["n"], "count": batch["count"], "start": batch["start"],
                 "end": batch["end"], "vector": vectors}

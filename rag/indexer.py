@@ -24,7 +24,14 @@ from pydantic import BaseModel, Field
 
 from rag.changes import CHANGES_FILE, record_indexing
 from rag.chunking import chunk_document
-from rag.embedding import QUERY_ENCODER_META, QUERY_ENCODER_ONNX, QUERY_ENCODER_TOKENIZER, TextEmbedder
+from rag.embedding import (
+    QUERY_ENCODER_META,
+    QUERY_ENCODER_ONNX,
+    QUERY_ENCODER_TOKENIZER,
+    DocumentVectors,
+    DocumentVectorsUnavailable,
+    TextEmbedder,
+)
 from rag.errors import EmptyCorpus, IndexMismatch
 from rag.ingest import (
     MAX_FILE_BYTES,
@@ -49,7 +56,8 @@ Progress = Callable[[float, str], None]
 CHUNK_CHARS_PER_TOKEN = 3.5
 # Chunks and embeds documents somewhere else (``rag.distributed``: on Ray workers), yielding each document
 # with its chunks and their vectors as they are ready (``rag.distributed`` yields them in the given order).
-Vectorize = Callable[[list[Document], ChunkingConfig], Iterable[tuple[Document, list[Chunk], np.ndarray]]]
+Vectorize = Callable[[list[Document], ChunkingConfig, DocumentVectors],
+                     Iterable[tuple[Document, list[Chunk], np.ndarray]]]
 
 
 class IndexReport(BaseModel):
@@ -104,8 +112,10 @@ def check_compatible(store: IndexStore, embedder: TextEmbedder, chunking: Chunki
 
 
 def _open_or_create(index_dir: Path, embedder: TextEmbedder, chunking: ChunkingConfig | None, rebuild: bool,
-                    approx_threshold: int | None) -> IndexStore:
-    """The index at ``index_dir`` (checked against ``embedder`` and ``chunking``), or a new empty one."""
+                    approx_threshold: int | None, int8: bool = True) -> IndexStore:
+    """The index at ``index_dir`` (checked against ``embedder`` and ``chunking``), or a new empty one.
+    A new index holds int8 passage vectors when ``int8`` (the model's int8 ONNX export is there), fp32
+    vectors otherwise; an existing index keeps the kind it has."""
     if rebuild and IndexStore.exists(index_dir):
         for p in index_dir.iterdir():
             if p.name not in {LOCK, "README.md", CHANGES_FILE}:  # the record of changes outlives a rebuild
@@ -114,7 +124,9 @@ def _open_or_create(index_dir: Path, embedder: TextEmbedder, chunking: ChunkingC
         store = IndexStore.open(index_dir)
         check_compatible(store, embedder, chunking)
         return store
-    store = IndexStore.create(index_dir, embedder.name, embedder.dim, chunking or ChunkingConfig())
+    kind: DocumentVectors = "int8" if int8 else "fp32"
+    store = IndexStore.create(index_dir, embedder.name, embedder.dim, chunking or ChunkingConfig(),
+                              document_vectors=kind)
     if approx_threshold is not None:
         store.manifest.approx_threshold = approx_threshold
     return store
@@ -165,7 +177,9 @@ def update_index(
     """Bring the index at ``index_dir`` in line with the folder ``corpus`` (or given ``documents``, read
     from it with ``issues``).
 
-    ``query_encoder``: also export the model to ONNX for fast question encoding, when not done yet.
+    ``query_encoder``: also export the model to ONNX for fast question encoding, when not done yet; a new
+    index then embeds its passages with that int8 export too (``Manifest.document_vectors``), otherwise
+    with the model itself (fp32). An existing index keeps its kind.
     ``vectorize``: chunk and embed the new or changed documents with it instead of ``embedder`` in this
     process; their vectors are added to the index as they arrive (``rag.distributed``).
     The run is recorded in the index's ``changes.jsonl`` (``rag.changes``), by ``user`` when known.
@@ -184,11 +198,17 @@ def update_index(
         raise EmptyCorpus(f"no readable article in {corpus}{detail}")
 
     with index_lock(index_dir):
-        store = _open_or_create(index_dir, embedder, chunking, rebuild, approx_threshold)
+        exported, export_seconds = False, 0.0
+        if query_encoder:  # first: a new index embeds its passages with the export (int8 vectors)
+            t_export = time.perf_counter()
+            exported = embedder.export_query_encoder()
+            export_seconds = time.perf_counter() - t_export
+        store = _open_or_create(index_dir, embedder, chunking, rebuild, approx_threshold, int8=exported)
         moved = store.manifest.corpus != str(corpus.resolve())  # the folder was moved or renamed
         store.manifest.corpus = str(corpus.resolve())
 
-        report = IndexReport(index_dir=str(index_dir), skipped=[str(i) for i in issues])
+        report = IndexReport(index_dir=str(index_dir), skipped=[str(i) for i in issues],
+                             query_encoder=exported, export_seconds=export_seconds)
         to_embed, metadata_changed = _plan_update(store, documents, report)
         paths = {d: store.documents[d].path for d in report.removed + report.updated}
         store.remove_documents(report.removed + report.updated)
@@ -199,10 +219,6 @@ def update_index(
         paths.update({d: store.documents[d].path for d in report.added + report.updated})
         record_indexing(index_dir, "reindex", report.added, report.updated, report.removed, paths, user)
         _drop_legacy_query_encoder(Path(index_dir))
-        if query_encoder:
-            t_export = time.perf_counter()
-            report.query_encoder = embedder.export_query_encoder()
-            report.export_seconds = time.perf_counter() - t_export
         report.documents = len(store.documents)
         report.chunks = len(store.chunks)
     report.seconds = time.perf_counter() - t0
@@ -223,7 +239,7 @@ def _embed_and_add(store: IndexStore, docs: list[Document], embedder: TextEmbedd
         store.reserve(sum(max(1, math.ceil(len(d.text) / per_chunk)) for d in docs))
         say(0.05, f"chunking and embedding {len(docs)} new or changed documents")
         t_embed = time.perf_counter()
-        for doc, chunks, vectors in vectorize(docs, cfg):
+        for doc, chunks, vectors in vectorize(docs, cfg, store.manifest.document_vectors):
             store.add_document(doc, chunks, vectors)
             report.chunks_embedded += len(chunks)
         report.embed_seconds = time.perf_counter() - t_embed
@@ -236,7 +252,12 @@ def _embed_and_add(store: IndexStore, docs: list[Document], embedder: TextEmbedd
     store.reserve(len(texts))
     say(0.1, f"embedding {len(texts)} chunks")
     t_embed = time.perf_counter()
-    vectors = embedder.encode(texts, progress=show_progress_bar and len(texts) > 64)
+    try:
+        vectors = embedder.encode_documents(texts, store.manifest.document_vectors,
+                                            progress=show_progress_bar and len(texts) > 64)
+    except DocumentVectorsUnavailable as e:
+        raise IndexMismatch(f"index at {store.path} holds {store.manifest.document_vectors} passage vectors: {e}; "
+                            + REBUILD_HINT, store.path) from None
     report.embed_seconds = time.perf_counter() - t_embed
     row = 0
     for doc, chunks in per_doc:

@@ -29,6 +29,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, Field, ValidationError
 
+from rag.embedding import DocumentVectors
 from rag.errors import IndexCorrupt, IndexMismatch, IndexMissing
 from rag.files import atomic_write_bytes, file_sha256
 from rag.schema import Chunk, Document
@@ -60,6 +61,9 @@ class Manifest(BaseModel):
     format_version: int = FORMAT_VERSION
     embedding_model: str
     dim: int
+    # How the passage vectors were made: "fp32", the model itself (sentence-transformers); "int8", its int8
+    # ONNX export (the query encoder). An index keeps its kind; manifests without the field are "fp32".
+    document_vectors: DocumentVectors = "fp32"
     chunking: ChunkingConfig = Field(default_factory=ChunkingConfig)
     index_type: Literal["flat", "ivf"] = "flat"
     approx_threshold: int = DEFAULT_APPROX_THRESHOLD
@@ -184,10 +188,11 @@ class IndexStore:
     # ---- creation and loading -------------------------------------------------------------
     @classmethod
     def create(cls, path: str | Path, embedding_model: str, dim: int, chunking: ChunkingConfig,
-               approx_threshold: int = DEFAULT_APPROX_THRESHOLD) -> IndexStore:
+               approx_threshold: int = DEFAULT_APPROX_THRESHOLD,
+               document_vectors: DocumentVectors = "fp32") -> IndexStore:
         """A new, empty, unsaved index."""
         manifest = Manifest(embedding_model=embedding_model, dim=dim, chunking=chunking,
-                            approx_threshold=approx_threshold, created_at=_now())
+                            approx_threshold=approx_threshold, created_at=_now(), document_vectors=document_vectors)
         return cls(Path(path), manifest, {}, {}, new_vector_index(dim, "flat"))
 
     @staticmethod

@@ -44,6 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "(all dev-a fit ones kept)")
     p.add_argument("--sample-skip", type=int, default=0,
                    help="with --sample-questions: skip the first N questions' worth of articles (an earlier slice)")
+    p.add_argument("--extra-file", action="append", dest="extra_files", metavar="PATH:N",
+                   help="also train on about N questions of whole articles of PATH, sampled apart from the main "
+                        "files (repeatable; measures one qa-train file's addition without moving the main slice)")
     p.add_argument("--negative-window-keep", type=float, default=d.negative_window_keep)
     p.add_argument("--split-file", default=d.split_file,
                    help="dev-a article split (JSON); only its 'fit' articles of dev-a are trained on ('' : none)")
@@ -104,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         max_examples=args.max_examples,
         sample_questions=args.sample_questions,
         sample_skip=args.sample_skip,
+        extra_files=args.extra_files or [],
         negative_window_keep=args.negative_window_keep,
         hard_negatives=args.hard_negatives,
         swapped_questions=args.swapped_questions,
@@ -113,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         threads=args.threads,
         resume=args.resume,
     )
-    for f in cfg.train_files:
+    for f in [*cfg.train_files, *(x.rpartition(":")[0] for x in cfg.extra_files)]:
         if not resolve_data_path(f).exists():
             print(f"error: training file not found: {f}", file=sys.stderr)
             return 2

@@ -306,7 +306,8 @@ def dir_size(path: Path) -> int:
 
 
 # the options that shape the model: the card reports them as the run recorded them
-TRAINED_FIELDS = ("base_model", "train_files", "split_file", "sample_questions", "sample_skip", "bf16", "bucket",
+TRAINED_FIELDS = ("base_model", "train_files", "split_file", "sample_questions", "sample_skip", "extra_files",
+                  "bf16", "bucket",
                   "max_len", "stride", "batch_size", "lr", "weight_decay", "warmup",
                   "epochs", "max_steps", "max_examples", "negative_window_keep", "hard_negatives",
                   "swapped_questions",
@@ -584,6 +585,10 @@ def _data_section(report: dict[str, Any], cfg: TrainConfig, meta: dict[str, Any]
     for f in cfg.train_files:
         what, lic = LICENSES.get(Path(f).name, ("(not in the qa-train README)", "unknown"))
         rows.append(f"| `{f}` | {what} | {lic} |")
+    for spec in cfg.extra_files:
+        f, _, n = spec.rpartition(":")
+        what, lic = LICENSES.get(Path(f).name, ("(not in the qa-train README)", "unknown"))
+        rows.append(f"| `{f}` | {what}: about {int(n):,} questions of whole articles (`--extra-file`) | {lic} |")
     sample = (f" A seeded random sample of {cfg.sample_questions:,} questions of the files other than the dev-a "
               f"files was trained on (`--sample-questions`)." if cfg.sample_questions else "")
     if cfg.split_file:

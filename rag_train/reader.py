@@ -267,6 +267,20 @@ def sample_questions(examples: Sequence[QAExample], n: int, seed: int, skip: int
     return [e for e in examples if e.source.startswith("squad-v") or e.title in keep]
 
 
+def extra_examples(specs: Sequence[str], seed: int, held: set[str]) -> list[QAExample]:
+    """The questions of ``--extra-file PATH:N`` options: for each, about N questions of whole articles of
+    PATH in a seeded order, sampled apart from the main files (so that adding a file does not move the
+    main files' ``--sample-skip`` slices). Held-out titles are left out."""
+    out: list[QAExample] = []
+    for spec in specs:
+        path, _, n = spec.rpartition(":")
+        if not path or not n.isdigit():
+            raise ValueError(f"--extra-file wants PATH:N, got {spec!r}")
+        exs = [e for e in dedupe(load_squad(path)) if e.title not in held]
+        out.extend(sample_questions(exs, int(n), seed))
+    return out
+
+
 def sampled_titles(cfg: TrainConfig) -> list[str]:
     """The training-file articles a run with ``cfg`` trains on (for checks and the model card)."""
     exs = [e for f in cfg.train_files for e in load_squad(f)]
@@ -341,6 +355,7 @@ class TrainConfig:
     max_examples: int = 0  # >0: use only the first N training examples (smoke tests)
     sample_questions: int = 0  # >0: train on whole articles of the training files, about N questions
     sample_skip: int = 0  # skip the first N questions' worth of those articles (the slice an earlier run took)
+    extra_files: list[str] = field(default_factory=list)  # "PATH:N": about N questions of whole articles of PATH
     negative_window_keep: float = 1.0
     hard_negatives: float = 0.33  # per answerable question, this many related paragraphs as no-answer
     swapped_questions: float = 0.0  # share of answerable questions also trained as swapped unanswerable copies
@@ -406,6 +421,7 @@ def train(cfg: TrainConfig) -> Path:
         train_ex = train_ex[: cfg.max_examples]
     if cfg.sample_questions > 0:
         train_ex = sample_questions(train_ex, cfg.sample_questions, cfg.seed, cfg.sample_skip)
+    train_ex = train_ex + extra_examples(cfg.extra_files, cfg.seed, {e.title for e in val_ex})
     log.info("training sources: %s", dict(sorted(_count_by(train_ex).items())))
     negatives = hard_negatives(train_ex, cfg.hard_negatives, seed=cfg.seed)
     if negatives:

@@ -45,6 +45,9 @@ class FakeEmbedder:
             out[i] = out[i] / n if n else out[i]
         return out
 
+    def encode_documents(self, texts: list[str], kind: str, progress: bool = False) -> np.ndarray:
+        return self.encode(texts, progress)  # one kind of vector whatever the index records
+
     def encode_query(self, text: str) -> np.ndarray:
         return self.encode([text])[0]
 

@@ -147,3 +147,25 @@ def test_a_worker_killed_mid_run_is_replaced_and_the_index_is_whole(
     local = update_index(root, tmp_path / "local", Embedder(), query_encoder=False)
     assert report.chunks_embedded == local.chunks_embedded
     _same_index(tmp_path / "local", tmp_path / "ray")
+
+
+def test_embedding_actor_makes_the_kind_of_vectors_the_index_holds(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Ray actor embeds with the index's kind: int8 vectors from the ONNX export, fp32 from the model."""
+    import numpy as np
+
+    from rag.distributed import _EmbedChunks
+    from rag.embedding import ONNX_THREADS_ENV, Embedder, OnnxQueryEncoder, query_encoder_dir
+
+    monkeypatch.setenv(ONNX_THREADS_ENV, "1")  # the actor sets it for its process; restored after the test
+
+    texts = ["NATO moved its headquarters to Brussels in 1967.", "", "The alliance held its summit in Vilnius."]
+    batch = {"text": np.array(texts, dtype=object), "n": np.array([0, -1, 0]), "order": np.array([0, 1, 2]),
+             "count": np.array([1, 0, 1]), "start": np.array([0, 0, 0]), "end": np.array([48, 0, 40])}
+    emb = Embedder()
+    assert emb.export_query_encoder()
+    enc = OnnxQueryEncoder.open(query_encoder_dir(emb.name), emb.name)
+    assert enc is not None
+    real = [texts[0], texts[2]]
+    for kind, want in (("int8", enc.encode(real)), ("fp32", emb.encode(real))):
+        got = _EmbedChunks(emb.path, 1, kind)(batch)["vector"]  # type: ignore[arg-type]
+        assert np.allclose(got[[0, 2]], want, atol=1e-5) and not got[1].any()

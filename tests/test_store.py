@@ -196,3 +196,39 @@ def test_an_unplanned_or_overestimated_run_still_ends_approximate_past_the_thres
     assert planned.manifest.index_type == "flat"
     planned.save()  # the save moves it: at rest an index is exact only up to its threshold
     assert planned.manifest.index_type == "ivf" and IndexStore.open(tmp_path / "p").vectors.ntotal == 5000
+
+
+def test_an_index_keeps_its_kind_of_passage_vectors(tmp_path: Path, seeds_copy: Path) -> None:
+    """New indexes record how passage vectors were made; an update embeds with the recorded kind, and an
+    index whose kind the model cannot make refuses the update in one line."""
+    from rag.embedding import DocumentVectorsUnavailable
+
+    class Recording(FakeEmbedder):
+        def __init__(self, can_export: bool) -> None:
+            self.can_export, self.kinds = can_export, []
+
+        def export_query_encoder(self, folder: object = None) -> bool:
+            return self.can_export
+
+        def encode_documents(self, texts, kind, progress=False):  # type: ignore[no-untyped-def]
+            self.kinds.append(kind)
+            if kind == "int8" and not self.can_export:
+                raise DocumentVectorsUnavailable("no int8 export")
+            return self.encode(texts)
+
+    exporting, plain = Recording(True), Recording(False)
+    update_index(seeds_copy, tmp_path / "a", exporting)
+    update_index(seeds_copy, tmp_path / "b", plain)
+    assert IndexStore.open(tmp_path / "a").manifest.document_vectors == "int8" and exporting.kinds == ["int8"]
+    assert IndexStore.open(tmp_path / "b").manifest.document_vectors == "fp32" and plain.kinds == ["fp32"]
+    # a manifest written before the field existed reads as fp32, and an exporting model keeps it so
+    manifest = tmp_path / "b" / "manifest.json"
+    raw = json.loads(manifest.read_text())
+    del raw["document_vectors"]
+    manifest.write_text(json.dumps(raw))
+    (seeds_copy / "extra.txt").write_text("A new article about the alliance and its ministers.\n")
+    update_index(seeds_copy, tmp_path / "b", exporting)
+    assert exporting.kinds[-1] == "fp32" and IndexStore.open(tmp_path / "b").manifest.document_vectors == "fp32"
+    (seeds_copy / "extra2.txt").write_text("Another new article.\n")
+    with pytest.raises(IndexMismatch, match="holds int8 passage vectors"):
+        update_index(seeds_copy, tmp_path / "a", plain)
