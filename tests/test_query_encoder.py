@@ -205,3 +205,21 @@ def test_document_vectors_of_each_kind(exported: tuple[Embedder, Path]) -> None:
     assert np.allclose(mine.encode_documents(TEXTS, "fp32"), emb.encode(TEXTS), atol=1e-6)
     assert mine.query_encoder is not None
     assert np.allclose(mine.encode_documents(TEXTS, "int8"), mine.query_encoder.encode(TEXTS), atol=1e-6)
+
+
+def test_index_path_imports_no_torch(real_seeds_index: tuple[Path, Path], tmp_path: Path) -> None:
+    """With the model's export in place, indexing runs on ONNX Runtime alone (int8 passage vectors)."""
+    corpus, _ = real_seeds_index  # its build made the export
+    code = (
+        "import sys\n"
+        "from rag.embedding import Embedder\n"
+        "from rag.indexer import update_index\n"
+        f"rep = update_index({str(corpus)!r}, {str(tmp_path / 'index')!r}, Embedder())\n"
+        "assert rep.chunks > 0, rep\n"
+        "bad = sorted(m for m in ('torch', 'sentence_transformers', 'transformers') if m in sys.modules)\n"
+        "print('heavy:', bad)\n"
+        "sys.exit(1 if bad else 0)\n"
+    )
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
