@@ -7,9 +7,10 @@ import of sentence_transformers happens on first encode, never at import time.
 Two paths:
 
 - ``Embedder.encode_documents``: passages at index time, of the kind the index records: ``"int8"``
-  (new indexes when the model can be exported) with the int8 ONNX export below, which reads passages
-  about twice as fast as sentence-transformers at the same retrieval recall (dev-a tuning half: recall@1
-  0.852 against 0.853, recall@5 0.964 against 0.964; docs/benchmarks.md); ``"fp32"`` with
+  (new indexes when the model can be exported) with the int8 ONNX export below, which indexes 1.13x
+  faster than sentence-transformers on an AVX512 machine (bench/bench_index.py) and needs no torch, at
+  the same retrieval recall (dev-a tuning half: recall@1 0.852 against 0.853, recall@5 0.964 against
+  0.964; docs/benchmarks.md); ``"fp32"`` with
   sentence-transformers (torch) itself, ``Embedder.encode``, the reference every export is checked on.
   int8 activations are quantised per batch (dynamic quantisation), so a passage's int8 vector depends
   slightly on the passages batched with it (cosine 0.993-0.997 between batchings on the seeds, the same
@@ -395,14 +396,17 @@ class Embedder:
         model's int8 ONNX export, exported first if it is not there yet."""
         if kind == "fp32":
             return self.encode(texts, progress)
-        for _ in range(2):  # a damaged export found on first load is reported, exported again and used
+        def current() -> OnnxQueryEncoder | None:
             enc = self.query_encoder
-            if enc is None or enc.meta.get("version") != QUERY_ENCODER_VERSION:
+            return enc if enc is not None and enc.meta.get("version") == QUERY_ENCODER_VERSION else None
+
+        for _ in range(2):  # a damaged export found on first load is reported, exported again and used
+            if current() is None:
                 self.query_encoder = None
                 if self.export_query_encoder():
                     self.use_query_encoder()
-                enc = self.query_encoder
-            if enc is None or enc.meta.get("version") != QUERY_ENCODER_VERSION:
+            enc = current()
+            if enc is None:
                 break
             try:
                 return enc.encode(texts, progress)

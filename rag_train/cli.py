@@ -16,6 +16,7 @@ from rag_train.reader import (
     TrainConfig,
     _setup_logging,
     final_from_checkpoint,
+    parse_extra_file,
     resolve_data_path,
     train,
 )
@@ -117,7 +118,12 @@ def main(argv: list[str] | None = None) -> int:
         threads=args.threads,
         resume=args.resume,
     )
-    for f in [*cfg.train_files, *(x.rpartition(":")[0] for x in cfg.extra_files)]:
+    try:
+        extra = [parse_extra_file(x)[0] for x in cfg.extra_files]
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    for f in [*cfg.train_files, *extra]:
         if not resolve_data_path(f).exists():
             print(f"error: training file not found: {f}", file=sys.stderr)
             return 2

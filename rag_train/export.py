@@ -36,6 +36,7 @@ from rag_train.reader import (
     QAExample,
     TrainConfig,
     load_splits,
+    parse_extra_file,
     recorded_config,
     recorded_meta,
     schedules_from_log,
@@ -586,9 +587,9 @@ def _data_section(report: dict[str, Any], cfg: TrainConfig, meta: dict[str, Any]
         what, lic = LICENSES.get(Path(f).name, ("(not in the qa-train README)", "unknown"))
         rows.append(f"| `{f}` | {what} | {lic} |")
     for spec in cfg.extra_files:
-        f, _, n = spec.rpartition(":")
+        f, n = parse_extra_file(spec)
         what, lic = LICENSES.get(Path(f).name, ("(not in the qa-train README)", "unknown"))
-        rows.append(f"| `{f}` | {what}: about {int(n):,} questions of whole articles (`--extra-file`) | {lic} |")
+        rows.append(f"| `{f}` | {what}: about {n:,} questions of whole articles (`--extra-file`) | {lic} |")
     sample = (f" A seeded random sample of {cfg.sample_questions:,} questions of the files other than the dev-a "
               f"files was trained on (`--sample-questions`)." if cfg.sample_questions else "")
     if cfg.split_file:

@@ -273,12 +273,18 @@ def extra_examples(specs: Sequence[str], seed: int, held: set[str]) -> list[QAEx
     main files' ``--sample-skip`` slices). Held-out titles are left out."""
     out: list[QAExample] = []
     for spec in specs:
-        path, _, n = spec.rpartition(":")
-        if not path or not n.isdigit():
-            raise ValueError(f"--extra-file wants PATH:N, got {spec!r}")
+        path, n = parse_extra_file(spec)
         exs = [e for e in dedupe(load_squad(path)) if e.title not in held]
-        out.extend(sample_questions(exs, int(n), seed))
+        out.extend(sample_questions(exs, n, seed))
     return out
+
+
+def parse_extra_file(spec: str) -> tuple[str, int]:
+    """``"PATH:N"`` (an ``--extra-file`` option) as (PATH, N); ValueError for anything else."""
+    path, _, n = spec.rpartition(":")
+    if not path or not n.isdigit():
+        raise ValueError(f"--extra-file wants PATH:N, got {spec!r}")
+    return path, int(n)
 
 
 def sampled_titles(cfg: TrainConfig) -> list[str]:
