@@ -247,7 +247,8 @@ def test_upload_then_ask_about_it_then_delete_with_confirmation_and_undo(page: P
 
     def choose_and_delete() -> None:
         page.locator("#rag-delete-choice input").click()
-        option = page.get_by_role("option", name="Zorblat", exact=False)
+        # scoped to its own dropdown: another dropdown's list may still be open while it closes
+        option = page.locator("#rag-delete-choice").get_by_role("option", name="Zorblat", exact=False)
         assert "<script>" in option.inner_text()
         option.click()
         page.click("#rag-delete")
@@ -282,7 +283,7 @@ def test_upload_then_ask_about_it_then_delete_with_confirmation_and_undo(page: P
     page.click("#rag-confirm-delete")
     library.locator("tr", has_text="Zorblat").wait_for(state="detached")
     page.locator("#rag-trash-choice input").click()
-    page.get_by_role("option", name="Zorblat", exact=False).click()
+    page.locator("#rag-trash-choice").get_by_role("option", name="Zorblat", exact=False).click()
     page.click("#rag-restore")
     library.locator("tr", has_text="Zorblat").wait_for()
     assert stored[0].read_bytes() == original
