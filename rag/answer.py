@@ -37,6 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from rag.chunking import split_sentences
 from rag.reader import READER_CONFIG, SpanReader, normalize_answer
+from rag.retriever import order_by_evidence
 from rag.schema import Answer, Candidate, Citation, Document, Passage, Span, Status
 from rag.words import STOP_WORDS, content_stems
 
@@ -100,6 +101,11 @@ class AnswerSettings(BaseModel):
     unsure_share: float | None = Field(
         default=None, ge=0.0, le=1.0, description="measured on the tuning articles: the share of unsure answers "
                                                   "whose candidates hold a right answer (eval/tune_unsure.py)")
+    rerank_depth: int | None = Field(
+        default=None, ge=1, description="the second stage: this many passages are retrieved and ordered by "
+                                        "score + rerank_weight * the reader's evidence before the first top_k "
+                                        "are read; None: read the first top_k as retrieved")
+    rerank_weight: float = Field(default=0.05, ge=0.0, description="of the reader's evidence in the second stage")
     confidence: tuple[tuple[float, float], ...] = Field(
         default=(), description="(score, P(exact)) knots, increasing, fitted on the tuning articles; "
                                 "empty: uncalibrated")
@@ -261,6 +267,13 @@ class SpanAnswerer:
         s = settings or self.settings
         spans, no_answer = self.reader.read(question, passages, passage_weight=s.passage_weight)
         return rerank_by_sentence(question, spans, passages, documents, weight=s.sentence_weight), no_answer
+
+    def rerank(self, question: str, passages: list[Passage], settings: AnswerSettings | None = None
+               ) -> list[Passage]:
+        """``passages`` in the second stage's order (``rag.retriever.order_by_evidence``): one reader pass over
+        them, which ``read`` then reuses for the ones it reads."""
+        s = settings or self.settings
+        return order_by_evidence(passages, self.reader.passage_evidence(question, passages), s.rerank_weight)
 
     def answer(self, question: str, passages: list[Passage], documents: Mapping[str, Document],
                settings: AnswerSettings | None = None, query_vector: np.ndarray | None = None) -> Answer:

@@ -321,6 +321,15 @@ class Assistant:
         snap = self._snap
         return snap.retriever.retrieve(q, k=k, doc_ids=_scope(snap.store.documents, doc_ids, where))
 
+    def rerank(self, question: str, passages: list[Passage], settings: AnswerSettings | None = None
+               ) -> list[Passage]:
+        """``passages`` as ``ask``'s second stage orders them (``AnswerSettings.rerank_depth``): by retrieval
+        score plus the reader's evidence that each holds an answer. Needs a span reader."""
+        answerer = self.answerer
+        if not isinstance(answerer, SpanAnswerer):
+            raise ReaderUnavailable("this assistant answers with the sentence fallback: no span reader")
+        return answerer.rerank(question, passages, settings)
+
     def read(self, question: str, passages: list[Passage],
              settings: AnswerSettings | None = None) -> tuple[list[Span], float]:
         """What ``ask`` decides on: the reader's candidate spans in ``passages``, re-scored by how much of
@@ -352,15 +361,22 @@ class Assistant:
         if scope == [] and where is not None and where.active:
             notice = "; ".join(x for x in (notice, "no article matches the date or source filter") if x)
         qvec = self.embedder.encode_query(res.search)
-        passages = snap.retriever.retrieve(res.search, k=s.top_k, doc_ids=scope, query_vector=qvec)
-        ans = self.answerer.answer(res.question, passages, snap.store.documents, s, qvec)
+        reader = self.answerer if isinstance(self.answerer, SpanAnswerer) else None
+        depth = s.rerank_depth if reader is not None and s.rerank_depth is not None else s.top_k
+        passages = snap.retriever.retrieve(res.search, k=max(depth, s.top_k), doc_ids=scope, query_vector=qvec)
+        if depth > s.top_k and reader is not None:
+            passages = reader.rerank(res.question, passages, s)
+        ans = self.answerer.answer(res.question, passages[: s.top_k], snap.store.documents, s, qvec)
         if (ans.status == "unsure" and s.unsure_top_k is not None and s.unsure_top_k > s.top_k
-                and isinstance(self.answerer, SpanAnswerer)):
+                and reader is not None):
             # not sure: look further for the candidates shown; the decision stays the top_k one
-            wider = snap.retriever.retrieve(res.search, k=s.unsure_top_k, doc_ids=scope, query_vector=qvec)
-            spans, _ = self.answerer.read(res.question, wider, snap.store.documents, s)
+            wider = passages[: s.unsure_top_k] if len(passages) >= s.unsure_top_k else snap.retriever.retrieve(
+                res.search, k=s.unsure_top_k, doc_ids=scope, query_vector=qvec)
+            spans, _ = reader.read(res.question, wider, snap.store.documents, s)
             ans = ans.model_copy(update={"candidates": candidates_of(spans, snap.store.documents, s)})
         update: dict[str, object] = {"question": q}
+        if depth > s.top_k and reader is not None:
+            update["passages"] = passages  # all the second stage ordered, shown; the first top_k were read
         if res.rule:  # read as a follow-up (the words may be the same: then only retrieval used the history)
             update["resolved_question"] = res.question
         if notice:

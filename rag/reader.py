@@ -15,17 +15,23 @@ a passage's no-answer score is the minimum over its windows (the passage may
 hold the answer if any window does) and the overall no-answer score the minimum over all passages.
 Whether to answer is not decided here: ``rag.answer`` holds the answering rule.
 
+``passage_evidence`` gives, per passage, the log-odds of its best span against its no-answer option:
+``ask``'s second stage orders the retrieved passages by it before reading the first of them, and the
+logits of the last few (question, passage) pairs are kept so that reading them then runs no model.
+
 Heavy imports (torch, transformers, onnxruntime) happen inside methods: ``import rag.reader`` is cheap.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
 import re
 import string
 import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +42,8 @@ from rag.schema import Passage, Span
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "models" / "reader-minilm"
 READER_CONFIG = "reader_config.json"
 ONNX_FILE = "model.int8.onnx"
+_RECENT = 32  # (question, text) pairs whose logits are kept: a re-ordered question's passages, read again
+_TINY = 1e-9
 
 Backend = Literal["auto", "torch", "torch-int8", "onnx"]
 
@@ -123,6 +131,8 @@ class SpanReader:
         self.backend = backend
         self._input_names = tuple(input_names)
         self._lock = threading.Lock()
+        self._cache_lock = threading.Lock()
+        self._recent: OrderedDict[tuple[str, str], list[tuple[_Window, Any, Any]]] = OrderedDict()
         tokenizer.no_padding()
         tokenizer.enable_truncation(settings.max_len, stride=settings.stride, strategy="only_second")
         self._qtok = type(tokenizer).from_str(tokenizer.to_str())  # questions alone: no pair truncation
@@ -190,15 +200,69 @@ class SpanReader:
         question = " ".join(question.split())
         if not passages or not question:
             return [], 1.0
-        enc = self._encode(question, [p.text for p in passages])
+        texts = [p.text for p in passages]
+        enc, start_logits, end_logits = self._logits(question, texts)
         if not enc:
             return [], 1.0
-        start_logits, end_logits = self._forward(enc)
-        cands, null_by_passage = self._decode(enc, start_logits, end_logits, [p.text for p in passages])
+        cands, null_by_passage = self._decode(enc, start_logits, end_logits, texts)
         self._weigh_by_retrieval(cands, passages, passage_weight)
         spans = self._dedupe(cands, passages, null_by_passage, top_n)
         no_answer = min(null_by_passage) if null_by_passage else 1.0
         return spans, float(min(1.0, max(0.0, no_answer)))
+
+    def passage_evidence(self, question: str, passages: list[Passage]) -> list[float]:
+        """How strongly the reader finds an answer in each passage: the log-odds of its best span against its
+        no-answer option, ``log(best) - log(no answer)`` (probabilities of one window, best window; no
+        retrieval weight). Orders passages before reading (``AnswerSettings.rerank_depth``); reading the
+        same passages with the same question right after runs no model again (``_logits`` keeps them)."""
+        question = " ".join(question.split())
+        texts = [p.text for p in passages]
+        if not texts or not question:
+            return [0.0] * len(texts)
+        enc, starts, ends = self._logits(question, texts)
+        cands, null_by_passage = self._decode(enc, starts, ends, texts)
+        best = [0.0] * len(texts)
+        for c in cands:
+            best[c.passage] = max(best[c.passage], c.score)
+        return [math.log(max(b, _TINY)) - math.log(max(n, _TINY)) for b, n in zip(best, null_by_passage, strict=True)]
+
+    def _logits(self, question: str, texts: list[str]) -> tuple[list[_Window], Any, Any]:
+        """Every window of ``texts`` (``_encode``) and its start and end logits (``_forward``). The windows and
+        logits of the last ``_RECENT`` (question, text) pairs are kept, so a text read again with the same
+        question (passages ordered by ``passage_evidence``, then the first of them read) runs no model."""
+        import numpy as np
+
+        q = self._truncate_question(question)
+        with self._cache_lock:
+            kept = {t: self._recent[(q, t)] for t in texts if (q, t) in self._recent}
+        missing = [t for t in dict.fromkeys(texts) if t not in kept]
+        fresh: dict[str, list[tuple[_Window, Any, Any]]] = {t: [] for t in missing}
+        if missing:
+            enc = self._encode(q, missing)
+            starts, ends = self._forward(enc) if enc else (np.zeros((0, 0)), np.zeros((0, 0)))
+            for w, win in enumerate(enc):
+                k = len(win.ids)
+                fresh[missing[win.passage]].append((win, starts[w, :k].copy(), ends[w, :k].copy()))
+            with self._cache_lock:
+                for t, rows in fresh.items():
+                    self._recent[(q, t)] = rows
+                    self._recent.move_to_end((q, t))
+                while len(self._recent) > _RECENT:
+                    self._recent.popitem(last=False)
+        rows_of = [kept[t] if t in kept else fresh[t] for t in texts]
+        out = [dataclasses.replace(win, passage=i) for i, rows in enumerate(rows_of) for win, _, _ in rows]
+        if not out:
+            return [], None, None
+        width = max(len(w.ids) for w in out)
+        starts_all = np.full((len(out), width), -1e4, dtype=np.float32)
+        ends_all = np.full((len(out), width), -1e4, dtype=np.float32)
+        r = 0
+        for rows in rows_of:
+            for win, s, e in rows:
+                starts_all[r, : len(win.ids)] = s
+                ends_all[r, : len(win.ids)] = e
+                r += 1
+        return out, starts_all, ends_all
 
     def _truncate_question(self, question: str) -> str:
         st = self.settings

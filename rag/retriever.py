@@ -51,6 +51,16 @@ def fuse(dense: list[tuple[int, float]], lexical: list[tuple[int, float]],
     return fused
 
 
+def order_by_evidence(passages: list[Passage], evidence: list[float], weight: float) -> list[Passage]:
+    """The second stage: ``passages`` re-ordered by ``score + weight * evidence`` (the fused retrieval score
+    plus the reader's log-odds that the passage holds an answer, ``SpanReader.passage_evidence``), best
+    first, ties in retrieval order; each keeps its scores and records its evidence and new rank."""
+    if len(evidence) != len(passages):
+        raise ValueError(f"{len(evidence)} evidence values for {len(passages)} passages")
+    order = sorted(range(len(passages)), key=lambda i: (-(passages[i].score + weight * evidence[i]), i))
+    return [passages[i].model_copy(update={"evidence": evidence[i], "rank": r}) for r, i in enumerate(order)]
+
+
 class DocFilter(BaseModel):
     """Which articles a question may be answered from: published from ``since`` to ``until`` (both
     days included; an article without a whole publication date is left out by either) and by one of

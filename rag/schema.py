@@ -54,7 +54,8 @@ class Passage(BaseModel):
     score: float
     dense_score: float | None = None  # cosine similarity to the question
     lexical_score: float | None = None  # BM25 score
-    rank: int = 0  # 0-based rank after fusion
+    rank: int = 0  # 0-based rank after fusion (after the second stage when one ordered the passages)
+    evidence: float | None = None  # the reader's log-odds that the passage holds an answer, when it ordered them
 
 
 class Span(BaseModel):
@@ -108,7 +109,8 @@ class Answer(BaseModel):
     score: float = Field(ge=0.0, le=1.0)  # ranking score of the best candidate (not a probability)
     confidence: float | None = None  # calibrated P(the answer is exactly right); None: not calibrated
     citations: list[Citation] = Field(default_factory=list)
-    passages: list[Passage] = Field(default_factory=list)  # everything retrieved, best first
+    # everything retrieved, best first (in the second stage's order when one ran)
+    passages: list[Passage] = Field(default_factory=list)
     answerer: Literal["reader", "sentence", "none"] = "none"  # which layer produced the answer
     # the best distinct answers, best first, whether or not the rule answered (``text`` is the first
     # when it did): what an unsure assistant can still show

@@ -72,7 +72,8 @@ def record(reader: Path, result: dict[str, Any], rows: dict[int, dict[str, Any]]
     chosen = result["chosen"]
     path = reader / READER_CONFIG
     config = json.loads(path.read_text(encoding="utf-8"))
-    config.update(top_k=chosen["top_k"], threshold=chosen["threshold"], answer_ratio=chosen["answer_ratio"])
+    config.update(top_k=chosen["top_k"], threshold=chosen["threshold"], answer_ratio=chosen["answer_ratio"],
+                  rerank_depth=result.get("rerank_depth"))
     if "confidence" in config:
         config["confidence"] = confidence
     atomic_write_bytes(path, (json.dumps(config, indent=2) + "\n").encode("utf-8"))
@@ -81,7 +82,9 @@ def record(reader: Path, result: dict[str, Any], rows: dict[int, dict[str, Any]]
              f"(asked over all dev-a v2.0 paragraphs; expected F1 with {result['prior']:.0%} answerable): the "
              f"smallest top_k within {result['tolerance']} point of the best. The rule of the sections above "
              f"is replaced by this one: **top_k {chosen['top_k']}**, threshold **{chosen['threshold']:.4f}**, "
-             f"ratio **{chosen['answer_ratio']:.2f}**.", "",
+             f"ratio **{chosen['answer_ratio']:.2f}**"
+             + (f", the passages read being the first of {result['rerank_depth']} ordered by the reader's evidence "
+                f"(rerank_depth)." if result.get("rerank_depth") else "."), "",
              "| top_k | threshold | ratio | expected F1 | EM | F1 | has-answer F1 | no-answer acc. | read p50 |",
              "|---|---|---|---|---|---|---|---|---|"]
     for k, r in sorted(rows.items()):
@@ -90,7 +93,9 @@ def record(reader: Path, result: dict[str, Any], rows: dict[int, dict[str, Any]]
                      f"| {r['f1']} | {r['HasAns_f1']} | {r['NoAns_accuracy']} | {r['read_p50_ms']} ms |")
     card = reader / "README.md"
     text = card.read_text(encoding="utf-8") if card.is_file() else ""
-    text = text.split("\n## Passages read")[0].rstrip("\n") + "\n" + "\n".join(lines) + "\n"
+    head, _, rest = text.partition("\n## Passages read")
+    later = rest.partition("\n## ")[2]  # the sections after this one stay
+    text = head.rstrip("\n") + "\n" + "\n".join(lines) + "\n" + (f"\n## {later}" if later else "")
     atomic_write_bytes(card, text.encode("utf-8"))
 
 
@@ -102,6 +107,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="instead of --articles: a part of eval/splits/dev-a.json")
     ap.add_argument("--reader", type=Path, default=READER)
     ap.add_argument("--top-k", type=int, nargs="+", default=[2, 3, 4, 5])
+    ap.add_argument("--rerank-depth", type=int, help="read the first top_k of this many passages ordered by the "
+                    "reader's evidence (ask's second stage, AnswerSettings.rerank_depth); default: none")
     ap.add_argument("--tolerance", type=float, default=1.0, help="expected-F1 points a smaller k may lose")
     ap.add_argument("--write", action="store_true", help="record the chosen rule in the reader's folder")
     args = ap.parse_args(argv)
@@ -117,13 +124,14 @@ def main(argv: list[str] | None = None) -> int:
     rows: dict[int, dict[str, Any]] = {}
     raws: dict[int, dict[str, tuple[str, float, float]]] = {}
     for k in sorted(set(args.top_k)):
-        raws[k], seconds = read_open(qa, examples, k)
+        raws[k], seconds = read_open(qa, examples, k, args.rerank_depth)
         rows[k] = {"top_k": k, **rule_for(raws[k], examples),
                    "read_p50_ms": round(1000 * statistics.median(seconds), 1)}
         print(json.dumps(rows[k]), flush=True)
     top = max(r["expected_f1"] for r in rows.values())
     chosen = min(k for k, r in rows.items() if r["expected_f1"] >= top - args.tolerance)
     result = {"articles": sorted(wanted), "questions": len(examples), "prior": ANSWERABLE_PRIOR,
+              "rerank_depth": args.rerank_depth,
               "tolerance": args.tolerance, "chosen": rows[chosen]}
     print(json.dumps(result, indent=1))
     if args.write:

@@ -207,3 +207,24 @@ def test_unsure_candidates_come_from_more_passages_without_changing_the_decision
         text = qa_reader.document(c.citation.doc_id).text
         assert text[c.citation.quote_start : c.citation.quote_end] == c.citation.quote
         assert text[c.citation.answer_start : c.citation.answer_end] == c.text  # type: ignore[misc]
+
+
+def test_second_stage_reads_the_passages_the_reader_ranks_first(qa_reader: Assistant) -> None:
+    """With ``rerank_depth`` ``ask`` retrieves that many passages, orders them by retrieval score plus the
+    reader's evidence (``Assistant.rerank``) and decides on the first ``top_k``: what ``read`` finds there. The
+    answer shows all the passages in that order."""
+    question = "Where will the NATO defence ministers meet this week?"
+    s = qa_reader.settings.override(top_k=2, rerank_depth=5, threshold=0.0)  # always answers: compare spans
+    ans = qa_reader.ask(question, settings=s)
+    ranked = qa_reader.rerank(question, qa_reader.retrieve(question, k=5), settings=s)
+    assert [p.rank for p in ranked] == list(range(5)) and all(p.evidence is not None for p in ranked)
+    weighed = [p.score + s.rerank_weight * p.evidence for p in ranked]  # type: ignore[operator]
+    assert weighed == sorted(weighed, reverse=True)
+    assert [p.chunk_id for p in ans.passages] == [p.chunk_id for p in ranked]
+    spans, _ = qa_reader.read(question, ranked[:2], settings=s)
+    assert ans.text == spans[0].text
+    check_offsets(qa_reader, ans)
+    plain = qa_reader.ask(question, settings=s.model_copy(update={"rerank_depth": None}))
+    plain_first = qa_reader.retrieve(question, k=2)
+    assert [p.chunk_id for p in plain.passages] == [p.chunk_id for p in plain_first]
+    assert all(p.evidence is None for p in plain.passages)

@@ -127,6 +127,39 @@ def test_very_long_question_is_truncated(tiny: SpanReader) -> None:
     check_spans(spans, passages_of(DOC, 200, 200), DOC)
 
 
+def test_passage_evidence_then_read_runs_the_model_once(tiny: SpanReader, tiny_model_dir: Path) -> None:
+    """The second stage scores passages and ``read`` then reads some of them: the windows already run are
+    taken from the reader's recent logits, and the spans are those a fresh reader finds."""
+    question = "Who commands NATO's forces?"
+    passages = passages_of(DOC, size=120, step=100)
+    calls: list[int] = []
+    reader = SpanReader.load(tiny_model_dir)
+    run = reader._run
+    reader._run = lambda feed: (calls.append(len(feed["input_ids"])), run(feed))[1]
+    evidence = reader.passage_evidence(question, passages)
+    assert len(evidence) == len(passages) and all(isinstance(e, float) and e == e for e in evidence)
+    n_calls = len(calls)
+    assert n_calls >= 1
+    spans, no_answer = reader.read(question, passages[1:3], top_n=8)
+    assert len(calls) == n_calls  # nothing run again
+    fresh_spans, fresh_na = SpanReader.load(tiny_model_dir).read(question, passages[1:3], top_n=8)
+    assert [(s.chunk_id, s.start, s.end) for s in spans] == [(s.chunk_id, s.start, s.end) for s in fresh_spans]
+    assert [s.score for s in spans] == pytest.approx([s.score for s in fresh_spans], rel=1e-4)
+    assert no_answer == pytest.approx(fresh_na, rel=1e-4)
+    reader.read("Another question?", passages[1:3])
+    assert len(calls) > n_calls  # another question is another pair
+    assert tiny.passage_evidence(question, []) == [] and tiny.passage_evidence("  ", passages[:2]) == [0.0, 0.0]
+
+
+def test_more_passages_than_the_recent_logits_keep(tiny: SpanReader) -> None:
+    text = " ".join(f"Sentence {i} says that the number is {i}." for i in range(120))
+    passages = passages_of(text, size=80, step=80)
+    assert len(passages) > reader_mod._RECENT
+    spans, _ = tiny.read("What is the number?", passages, top_n=10)
+    check_spans(spans, passages, text)
+    assert len(tiny.passage_evidence("What is the number?", passages)) == len(passages)
+
+
 def test_thread_safe_concurrent_reads(tiny: SpanReader) -> None:
     passages = passages_of(DOC, size=200, step=150)
     expected = tiny.read("How many troops?", passages)
@@ -191,6 +224,16 @@ def test_shipped_model_answers(how: str) -> None:
     spans, no_answer = r.read("Who is NATO's Supreme Allied Commander in Europe?", passages)
     best = decide(r, spans, no_answer)
     assert best is not None and "Craddock" in best.text
+
+
+@needs_shipped
+def test_shipped_model_finds_more_evidence_where_the_answer_is() -> None:
+    r = SpanReader.load()
+    unrelated = "The recipe calls for two cups of flour, one egg and a pinch of salt. Bake for 20 minutes."
+    passages = [Passage(chunk_id=0, doc_id="r", title="r", start=0, end=len(unrelated), text=unrelated, score=1.0),
+                Passage(chunk_id=1, doc_id="n", title="n", start=0, end=len(DOC), text=DOC, score=0.5)]
+    low, high = r.passage_evidence("Who is NATO's Supreme Allied Commander in Europe?", passages)
+    assert high > low
 
 
 @needs_shipped

@@ -56,3 +56,18 @@ def test_fusion_is_a_convex_combination_of_normalised_scores() -> None:
     assert all(0.0 <= v <= 1.0 for v in got.values())
     assert fuse([(7, 0.3)], [], 0.4) == {7: pytest.approx(0.4)}  # one hit (or equal scores) counts as the best
     assert fuse([], [], 0.4) == {}
+
+
+def test_order_by_evidence_adds_the_readers_log_odds_to_the_fused_score() -> None:
+    from rag.retriever import order_by_evidence
+    from rag.schema import Passage
+
+    ps = [Passage(chunk_id=i, doc_id=f"d{i}", title="t", start=0, end=1, text="x", score=s, rank=i)
+          for i, s in enumerate([1.0, 0.9, 0.8, 0.8])]
+    out = order_by_evidence(ps, [-5.0, 3.0, 0.0, 0.0], weight=0.05)  # 0.75, 1.05, 0.8, 0.8
+    assert [p.chunk_id for p in out] == [1, 2, 3, 0]  # a tie keeps the retrieval order
+    assert [p.rank for p in out] == [0, 1, 2, 3] and [p.evidence for p in out] == [3.0, 0.0, 0.0, -5.0]
+    assert [p.score for p in out] == [0.9, 0.8, 0.8, 1.0]  # the fused scores are kept as they were
+    assert [p.chunk_id for p in order_by_evidence(ps, [-5.0, 3.0, 0.0, 0.0], weight=0.0)] == [0, 1, 2, 3]
+    with pytest.raises(ValueError, match="3 evidence values for 4 passages"):
+        order_by_evidence(ps, [0.0, 0.0, 0.0], weight=0.05)

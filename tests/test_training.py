@@ -171,19 +171,21 @@ def test_rechoose_records_the_rule_and_the_card(tmp_path: Path) -> None:
 
     (tmp_path / "reader_config.json").write_text(json.dumps(
         {"max_len": 256, "threshold": 0.04, "answer_ratio": 0.2, "confidence": [[0.1, 0.2]]}))
-    (tmp_path / "README.md").write_text("# card\n\nbody\n")
+    (tmp_path / "README.md").write_text("# card\n\nbody\n\n## Passages read\n\nold\n\n## Later\n\nkept\n")
     row = {"threshold": 0.002, "answer_ratio": 0.3, "expected_f1": 51.0, "exact": 47.0, "f1": 53.0,
            "HasAns_f1": 48.0, "NoAns_accuracy": 58.0, "read_p50_ms": 80.0}
     rows = {3: {"top_k": 3, **row}, 5: {"top_k": 5, **row, "expected_f1": 51.5}}
-    result = {"articles": ["Pharmacy"], "questions": 10, "prior": 0.75, "tolerance": 1.0, "chosen": rows[3]}
+    result = {"articles": ["Pharmacy"], "questions": 10, "prior": 0.75, "tolerance": 1.0, "chosen": rows[3],
+              "rerank_depth": 5}
     for _ in range(2):  # recording again replaces the section instead of adding a second one
         record(tmp_path, result, rows, [[0.05, 0.1], [0.5, 0.6]])
     s = AnswerSettings.from_reader_config(tmp_path)
-    assert (s.top_k, s.threshold, s.answer_ratio) == (3, 0.002, 0.3)
+    assert (s.top_k, s.threshold, s.answer_ratio, s.rerank_depth) == (3, 0.002, 0.3, 5)
     assert s.confidence == ((0.05, 0.1), (0.5, 0.6))
     card = (tmp_path / "README.md").read_text()
     assert card.startswith("# card\n\nbody\n") and card.count("## Passages read") == 1 and "| **3** |" in card
-    assert "**top_k 3**, threshold **0.0020**, ratio **0.30**" in card
+    assert "**top_k 3**, threshold **0.0020**, ratio **0.30**, the passages read being the first of 5" in card
+    assert "\nold\n" not in card and card.endswith("\n\n## Later\n\nkept\n")  # a later section stays
 
 
 def test_hard_negatives_pick_related_paragraphs_without_the_answer() -> None:

@@ -138,6 +138,9 @@ def test_panels_escape_and_show_scores() -> None:
     panel = passages_html(ans)
     assert_no_live_markup(panel)
     assert "score 0.500" in panel and "cosine 0.70" in panel and "BM25 3.2" in panel and "cited" in panel
+    assert "reader" not in panel  # no second stage ran
+    weighed = ans.model_copy(update={"passages": [p.model_copy(update={"evidence": -1.25}) for p in ans.passages]})
+    assert "reader -1.2" in passages_html(weighed)  # the reader's evidence, when the second stage ordered them
     art = article_html(doc, Ref(doc.doc_id, 6, 30, 10, 20))
     assert art.count("<mark>") == 1 and '<span class="rag-hl">' in art
     assert "&lt;i&gt;May&lt;/i&gt;" in art

@@ -122,6 +122,12 @@ def server_settings() -> AnswerSettings:
     return AnswerSettings.from_reader_config(DEFAULT_MODEL_DIR)
 
 
+def passages_shown() -> int:
+    """How many passages an answer shows: all the second stage ordered (``rerank_depth``), else those read."""
+    s = server_settings()
+    return max(s.top_k, s.rerank_depth or 0)
+
+
 def test_ask_about_the_seeds_shows_answer_quote_and_article(page: Page) -> None:
     chat = page.locator("#rag-chat")
     assert all(q in chat.inner_text() for q in EXAMPLES)  # the example questions on first view
@@ -136,7 +142,7 @@ def test_ask_about_the_seeds_shows_answer_quote_and_article(page: Page) -> None:
     assert "Craddock" in quote.locator("mark").inner_text()
     assert "Nato's military commander wants" in chat.locator(".rag-cite .rag-title").first.inner_text()
     panel = page.locator("#rag-passages")
-    assert panel.locator(".rag-passage").count() == server_settings().top_k  # the reader's own passages read
+    assert panel.locator(".rag-passage").count() == passages_shown()  # the passages the reader weighed
     assert "score" in panel.locator(".rag-scores").first.inner_text()
 
     chat.locator(".rag-cite").first.click()  # the citation opens the whole article, quote highlighted
@@ -167,7 +173,7 @@ def test_html_question_shows_escaped_and_abstains(page: Page) -> None:
     assert EVIL in page.locator("#rag-passages .rag-panel-head").inner_text()
     assert "The articles do not answer this." in chat.locator(".rag-abstain").inner_text()
     closest = chat.locator(".rag-passage-card")
-    assert closest.count() == min(3, server_settings().top_k)  # up to 3 of the passages read
+    assert closest.count() == min(3, passages_shown())  # up to 3 of the passages weighed
     closest.nth(1).click()
     page.locator("#rag-article .rag-hl").wait_for()
     page.wait_for_timeout(300)  # give any injected handler a chance to run

@@ -187,6 +187,8 @@ def _passage_card(p: Passage, cited: bool = False) -> str:
         scores += f" · cosine {p.dense_score:.2f}"
     if p.lexical_score is not None:
         scores += f" · BM25 {p.lexical_score:.1f}"
+    if p.evidence is not None:  # the second stage ordered the passages by score and this
+        scores += f" · reader {p.evidence:+.1f}"
     badge = ' <span class="rag-badge">cited</span>' if cited else ""
     return (f'<div class="rag-passage-card"><div class="rag-title">{esc(p.title)} '
             f'<span class="rag-docid">{esc(p.doc_id)}</span>{badge}</div>'
