@@ -89,7 +89,8 @@ def summarize(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """The summary figures over scored per-question records.
 
     Each record needs ``em``, ``f1``, ``answerable`` and ``prediction``; optionally ``gold_rank`` (with
-    ``doc_id`` set when retrieval counts), ``citation_ok`` (None when not applicable), ``quote_hit``
+    ``doc_id`` set when retrieval counts) and ``read_doc_id`` (the article of the answer's first passage),
+    ``citation_ok`` (None when not applicable), ``quote_hit``
     (answerable questions: the top quote holds a gold answer verbatim; an abstention has no quote) and
     ``latency_ms``, ``status`` and ``candidates`` (the "not sure" figures). Figures over an empty set
     are None.
@@ -100,6 +101,7 @@ def summarize(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
     correct_abstentions = sum(1 for r in abstained if not r["answerable"])
     ranked = [r for r in records if r.get("doc_id") is not None and "gold_rank" in r]
     ranks = [r["gold_rank"] for r in ranked]
+    read = [r["read_doc_id"] == r["doc_id"] for r in ranked if "read_doc_id" in r]
     cited = [r["citation_ok"] for r in records if r.get("citation_ok") is not None]
     quoted = [r.get("quote_hit") for r in has]
     latencies = [r["latency_ms"] for r in records if r.get("latency_ms") is not None]
@@ -130,6 +132,7 @@ def summarize(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "recall@5": recall_at(5),
         "recall@10": recall_at(10),
         "mrr": sum(1.0 / x for x in ranks if x) / len(ranks) if ranks else None,
+        "read@1": _pct(sum(read), len(read)),
         "n_citation": len(cited),
         "citation_accuracy": _mean_pct([float(x) for x in cited]),
         "quote_hit": _pct(sum(1 for x in quoted if x), len(has)),

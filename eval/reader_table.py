@@ -42,7 +42,7 @@ SETS: tuple[tuple[str, str, str, str | None], ...] = (
 )
 COLUMNS = (("n", "n"), ("exact_match", "EM"), ("f1", "F1"), ("has_answer_f1", "has-answer F1"),
            ("no_answer_accuracy", "no-answer acc."), ("recall@1", "recall@1"), ("recall@5", "recall@5"),
-           ("citation_accuracy", "citation acc."), ("quote_hit", "answer in top quote"))
+           ("read@1", "read@1"), ("citation_accuracy", "citation acc."), ("quote_hit", "answer in top quote"))
 
 
 def _reusable(path: Path, reader: str, mode: str, articles: list[str] | None) -> dict[str, Any] | None:

@@ -23,6 +23,7 @@ SUMMARY_KEYS: list[tuple[str, str]] = [
     ("recall@5", "retrieval recall@5"),
     ("recall@10", "retrieval recall@10"),
     ("mrr", "retrieval MRR"),
+    ("read@1", "first passage read from gold"),
     ("citation_accuracy", "citation accuracy"),
     ("quote_hit", "answer in top quote"),
     ("unsure_rate", "'not sure' rate"),

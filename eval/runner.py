@@ -2,8 +2,9 @@
 
 Uses only the public API (``rag.Assistant``). Per question it times ``ask`` (the latency figures),
 and ranks the gold document among ``retrieve(question, k=10)`` over the whole corpus (the retrieval
-figures, whatever the mode). ``mode="gold"`` restricts ``ask`` to the gold document; questions
-without one are asked over the whole corpus.
+figures, whatever the mode), and notes the article of the answer's first passage (``read@1``: after
+``ask``'s second stage, the passage the reader ranked first). ``mode="gold"`` restricts ``ask`` to the
+gold document; questions without one are asked over the whole corpus.
 """
 
 from __future__ import annotations
@@ -127,6 +128,8 @@ def evaluate_question(qa: AssistantLike, q: Question, mode: str, top_k: int | No
             rec["quote_hit"] = any(a in top.quote for a in q.answers)
     if q.doc_id is not None:
         rec["gold_rank"] = gold_rank(retrieved, q.doc_id)
+        passages = getattr(ans, "passages", None) or []  # best first: after ask's second stage, if one ran
+        rec["read_doc_id"] = passages[0].doc_id if passages else None
         if q.answerable and prediction is not None:
             # the top citation is from the gold document and its quote holds a gold answer (not merely
             # the prediction, which the quote holds by construction)

@@ -79,9 +79,9 @@ def test_percentile_interpolates() -> None:
 def test_summarize_splits_and_abstention() -> None:
     recs = [
         {"em": 1, "f1": 1.0, "answerable": True, "prediction": "a", "doc_id": "d1", "gold_rank": 1,
-         "citation_ok": True, "latency_ms": 10.0, "quote_hit": True},
+         "citation_ok": True, "latency_ms": 10.0, "quote_hit": True, "read_doc_id": "d1"},
         {"em": 0, "f1": 0.5, "answerable": True, "prediction": None, "doc_id": "d1", "gold_rank": 3,
-         "citation_ok": None, "latency_ms": 20.0, "quote_hit": False},
+         "citation_ok": None, "latency_ms": 20.0, "quote_hit": False, "read_doc_id": "d3"},
         {"em": 1, "f1": 1.0, "answerable": False, "prediction": None, "doc_id": None, "citation_ok": None,
          "latency_ms": 30.0},
         {"em": 0, "f1": 0.0, "answerable": False, "prediction": "b", "doc_id": "d2", "gold_rank": None,
@@ -95,6 +95,7 @@ def test_summarize_splits_and_abstention() -> None:
     assert s["n_retrieval"] == 3  # the question without a gold document is left out
     assert s["recall@1"] == pytest.approx(100 / 3) and s["recall@5"] == pytest.approx(200 / 3)
     assert s["mrr"] == pytest.approx((1 + 1 / 3) / 3)
+    assert s["read@1"] == 50.0  # over the records that note the passage read
     assert s["citation_accuracy"] == 100.0 and s["n_citation"] == 1
     assert s["quote_hit"] == 50.0  # over the answerable questions; the abstention has no quote
     assert s["latency_ms_p50"] == 25.0
