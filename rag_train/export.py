@@ -501,8 +501,9 @@ def _training_command(cfg: TrainConfig) -> str:
         if cfg.base_model:
             parts.append(f"--base-model {cfg.base_model}")
         parts += _changed_flags(cfg, ("split_file", "sample_questions", "sample_skip", "max_len", "stride",
-                                      "batch_size", "lr", "warmup", "hard_negatives", "bf16", "bucket", "threads",
-                                      "seed"))
+                                      "batch_size", "lr", "warmup", "hard_negatives", "swapped_questions",
+                                      "negative_window_keep", "bf16", "bucket", "threads", "seed"))
+        parts += [f"--extra-file {spec}" for spec in cfg.extra_files or ()]
         epochs = sch["total"] / sch["steps_per_epoch"] if sch.get("steps_per_epoch") else cfg.epochs
         if len(schedules) > 1 or epochs != d.epochs:
             parts.append(f"--epochs {epochs:g}")

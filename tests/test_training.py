@@ -233,6 +233,8 @@ def test_schedules_from_log_follow_an_extended_run(tmp_path: Path) -> None:
     ]
     cmd = _training_command(TrainConfig(out=str(tmp_path), epochs=4.0)).splitlines()
     assert len(cmd) == 2 and "--epochs 2 --resume" in cmd[0] and "--epochs 4 --resume" in cmd[1]
+    extra = TrainConfig(out=str(tmp_path), epochs=4.0, extra_files=["q.json.gz:800"], swapped_questions=0.5)
+    assert "--swapped-questions 0.5 --extra-file q.json.gz:800 --epochs 2" in _training_command(extra)
 
 
 def test_main_reports_missing_data(tmp_path: Path) -> None:
