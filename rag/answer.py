@@ -122,6 +122,16 @@ class AnswerSettings(BaseModel):
         data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
         return cls.model_validate({k: v for k, v in data.items() if k in cls.model_fields})
 
+    @property
+    def reranks(self) -> bool:
+        """Whether the second stage runs: it orders more passages (``rerank_depth``) than are read."""
+        return self.rerank_depth is not None and self.rerank_depth > self.top_k
+
+    @property
+    def retrieve_k(self) -> int:
+        """How many passages a span reader's ``ask`` retrieves: the second stage's depth when it runs."""
+        return max(self.top_k, self.rerank_depth or 0)
+
     def override(self, **changes: Any) -> AnswerSettings:
         """A copy with the given values (``None`` keeps the current one). A threshold other than the
         current one is a request for the plain threshold rule: the admission model is dropped."""

@@ -325,19 +325,19 @@ class Assistant:
                ) -> list[Passage]:
         """``passages`` as ``ask``'s second stage orders them (``AnswerSettings.rerank_depth``): by retrieval
         score plus the reader's evidence that each holds an answer. Needs a span reader."""
-        answerer = self.answerer
-        if not isinstance(answerer, SpanAnswerer):
-            raise ReaderUnavailable("this assistant answers with the sentence fallback: no span reader")
-        return answerer.rerank(question, passages, settings)
+        return self._span_answerer().rerank(question, passages, settings)
 
     def read(self, question: str, passages: list[Passage],
              settings: AnswerSettings | None = None) -> tuple[list[Span], float]:
         """What ``ask`` decides on: the reader's candidate spans in ``passages``, re-scored by how much of
         the question their sentence holds, best first, and the no-answer score. Needs a span reader."""
-        answerer = self.answerer
-        if not isinstance(answerer, SpanAnswerer):
+        return self._span_answerer().read(question, passages, self._snap.store.documents, settings)
+
+    def _span_answerer(self) -> SpanAnswerer:
+        """The span reader's answerer, which ``read`` and ``rerank`` need."""
+        if not isinstance(self.answerer, SpanAnswerer):
             raise ReaderUnavailable("this assistant answers with the sentence fallback: no span reader")
-        return answerer.read(question, passages, self._snap.store.documents, settings)
+        return self.answerer
 
     def ask(self, question: str, top_k: int | None = None, doc_ids: list[str] | None = None,
             threshold: float | None = None, settings: AnswerSettings | None = None,
@@ -362,9 +362,10 @@ class Assistant:
             notice = "; ".join(x for x in (notice, "no article matches the date or source filter") if x)
         qvec = self.embedder.encode_query(res.search)
         reader = self.answerer if isinstance(self.answerer, SpanAnswerer) else None
-        depth = s.rerank_depth if reader is not None and s.rerank_depth is not None else s.top_k
-        passages = snap.retriever.retrieve(res.search, k=max(depth, s.top_k), doc_ids=scope, query_vector=qvec)
-        if depth > s.top_k and reader is not None:
+        staged = reader is not None and s.reranks
+        passages = snap.retriever.retrieve(res.search, k=s.retrieve_k if staged else s.top_k, doc_ids=scope,
+                                           query_vector=qvec)
+        if staged and reader is not None:
             passages = reader.rerank(res.question, passages, s)
         ans = self.answerer.answer(res.question, passages[: s.top_k], snap.store.documents, s, qvec)
         if (ans.status == "unsure" and s.unsure_top_k is not None and s.unsure_top_k > s.top_k
@@ -375,7 +376,7 @@ class Assistant:
             spans, _ = reader.read(res.question, wider, snap.store.documents, s)
             ans = ans.model_copy(update={"candidates": candidates_of(spans, snap.store.documents, s)})
         update: dict[str, object] = {"question": q}
-        if depth > s.top_k and reader is not None:
+        if staged:
             update["passages"] = passages  # all the second stage ordered, shown; the first top_k were read
         if res.rule:  # read as a follow-up (the words may be the same: then only retrieval used the history)
             update["resolved_question"] = res.question

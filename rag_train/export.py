@@ -215,14 +215,14 @@ def read_open(qa: Assistant, examples: Sequence[QAExample], top_k: int, rerank_d
     """``open_predictions`` over an open assistant, and the seconds each question took to retrieve and read.
     ``rerank_depth``: as ``ask`` with that second stage, the first ``top_k`` of that many passages ordered by
     the reader's evidence (``Assistant.rerank``, weight from the assistant's settings) are read."""
+    s = qa.settings.model_copy(update={"top_k": top_k, "rerank_depth": rerank_depth})
     out: dict[str, tuple[str, float, float]] = {}
     seconds: list[float] = []
     for ex in examples:
         t0 = time.perf_counter()
-        if rerank_depth is not None and rerank_depth > top_k:
-            passages = qa.rerank(ex.question, qa.retrieve(ex.question, k=rerank_depth))[:top_k]
-        else:
-            passages = qa.retrieve(ex.question, k=top_k)
+        passages = qa.retrieve(ex.question, k=s.retrieve_k)
+        if s.reranks:
+            passages = qa.rerank(ex.question, passages, s)[:top_k]
         spans, na = qa.read(ex.question, passages)
         seconds.append(time.perf_counter() - t0)
         out[ex.qid] = (spans[0].text, spans[0].score, na) if spans else ("", 0.0, na)

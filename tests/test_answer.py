@@ -118,6 +118,14 @@ def test_answer_settings_rule_overrides_and_confidence(tmp_path: Path) -> None:
     assert AnswerSettings.from_reader_config(tmp_path / "absent") == AnswerSettings()
 
 
+def test_the_second_stage_runs_only_when_it_orders_more_passages_than_are_read() -> None:
+    staged = AnswerSettings(top_k=1, rerank_depth=3)
+    assert staged.reranks and staged.retrieve_k == 3
+    for plain in (AnswerSettings(top_k=2), AnswerSettings(top_k=3, rerank_depth=3),
+                  AnswerSettings(top_k=5, rerank_depth=3)):
+        assert not plain.reranks and plain.retrieve_k == plain.top_k
+
+
 def test_candidates_are_distinct_ordered_and_exact_whether_or_not_answered() -> None:
     passages = [Passage(chunk_id=0, doc_id="d", title=DOC.title, start=0, end=len(TEXT), text=TEXT, score=1.0)]
     spans = [_span("Gen. John Craddock", 0.3), _span("4,000 troops", 0.2), _span("Budapest", 0.1),
