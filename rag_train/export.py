@@ -762,7 +762,8 @@ Latency: one `SpanReader.read` call with 5 passages (SQuAD paragraphs), warm, on
 other work.  Shipped backend: {shipped}.
 
 ## Limitations
-Trained on {meta.get('train_questions', '?')} Wikipedia questions on 2 CPU cores; expect lower accuracy on news
+Trained on {meta.get('train_questions', '?')} questions (the files above: mostly Wikipedia, none news) on 2 CPU
+cores; expect lower accuracy on news
 text than the SQuAD-trained readers published on the hub (e.g. deepset/minilm-uncased-squad2, v2.0 dev F1 79.5).
 English only.
 """
