@@ -48,6 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--extra-file", action="append", dest="extra_files", metavar="PATH:N",
                    help="also train on about N questions of whole articles of PATH, sampled apart from the main "
                         "files (repeatable; measures one qa-train file's addition without moving the main slice)")
+    p.add_argument("--extra-max-chars", type=int, default=d.extra_max_chars, metavar="N",
+                   help="cut an --extra-file question's context longer than N characters to the blank-line "
+                        "block holding its answer (whole papers, as in COVID-QA; 0: off)")
     p.add_argument("--negative-window-keep", type=float, default=d.negative_window_keep)
     p.add_argument("--split-file", default=d.split_file,
                    help="dev-a article split (JSON); only its 'fit' articles of dev-a are trained on ('' : none)")
@@ -109,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         sample_questions=args.sample_questions,
         sample_skip=args.sample_skip,
         extra_files=args.extra_files or [],
+        extra_max_chars=args.extra_max_chars,
         negative_window_keep=args.negative_window_keep,
         hard_negatives=args.hard_negatives,
         swapped_questions=args.swapped_questions,

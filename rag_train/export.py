@@ -314,6 +314,7 @@ def dir_size(path: Path) -> int:
 
 # the options that shape the model: the card reports them as the run recorded them
 TRAINED_FIELDS = ("base_model", "train_files", "split_file", "sample_questions", "sample_skip", "extra_files",
+                  "extra_max_chars",
                   "bf16", "bucket",
                   "max_len", "stride", "batch_size", "lr", "weight_decay", "warmup",
                   "epochs", "max_steps", "max_examples", "negative_window_keep", "hard_negatives",
@@ -502,7 +503,8 @@ def _training_command(cfg: TrainConfig) -> str:
             parts.append(f"--base-model {cfg.base_model}")
         parts += _changed_flags(cfg, ("split_file", "sample_questions", "sample_skip", "max_len", "stride",
                                       "batch_size", "lr", "warmup", "hard_negatives", "swapped_questions",
-                                      "negative_window_keep", "bf16", "bucket", "threads", "seed"))
+                                      "negative_window_keep", "extra_max_chars", "bf16", "bucket", "threads",
+                                      "seed"))
         parts += [f"--extra-file {spec}" for spec in cfg.extra_files or ()]
         epochs = sch["total"] / sch["steps_per_epoch"] if sch.get("steps_per_epoch") else cfg.epochs
         if len(schedules) > 1 or epochs != d.epochs:

@@ -26,7 +26,8 @@ import re
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -267,16 +268,53 @@ def sample_questions(examples: Sequence[QAExample], n: int, seed: int, skip: int
     return [e for e in examples if e.source.startswith("squad-v") or e.title in keep]
 
 
-def extra_examples(specs: Sequence[str], seed: int, held: set[str]) -> list[QAExample]:
+def extra_examples(specs: Sequence[str], seed: int, held: set[str], max_chars: int = 0) -> list[QAExample]:
     """The questions of ``--extra-file PATH:N`` options: for each, about N questions of whole articles of
     PATH in a seeded order, sampled apart from the main files (so that adding a file does not move the
-    main files' ``--sample-skip`` slices). Held-out titles are left out."""
+    main files' ``--sample-skip`` slices). Held-out titles are left out. With ``max_chars`` > 0 an
+    answerable question's context longer than that is cut to its answer's block (``cut_context``)."""
     out: list[QAExample] = []
     for spec in specs:
         path, n = parse_extra_file(spec)
         exs = [e for e in dedupe(load_squad(path)) if e.title not in held]
-        out.extend(sample_questions(exs, n, seed))
+        picked = sample_questions(exs, n, seed)
+        if max_chars > 0:
+            picked = [c for c in (cut_context(e, max_chars) for e in picked) if c is not None]
+        out.extend(picked)
     return out
+
+
+def cut_context(ex: QAExample, max_chars: int) -> QAExample | None:
+    """``ex`` with its context cut to the block holding its first gold answer, when the context is longer
+    than ``max_chars``: the context's paragraphs (split at blank lines, exact offsets) are grouped in
+    order into blocks of at most ``max_chars`` (a longer paragraph is a block alone), and the answers
+    inside the chosen block are kept with shifted offsets. A whole paper per question (COVID-QA: about
+    29,000 characters) would otherwise give some 35 windows, nearly all without the answer; the other
+    blocks of the article still serve as hard negatives. None when the answer is not found; an
+    unanswerable question, or a short context, is returned unchanged."""
+    if ex.is_impossible or len(ex.context) <= max_chars:
+        return ex
+    span = _locate_answer(ex)
+    if span is None:
+        return None
+    bounds = [0] + [m.end() for m in re.finditer(r"\n\s*\n", ex.context)] + [len(ex.context)]
+    paragraphs = [(a, b) for a, b in pairwise(bounds) if b > a]
+    blocks: list[tuple[int, int]] = []
+    for a, b in paragraphs:
+        if blocks and b - blocks[-1][0] <= max_chars:
+            blocks[-1] = (blocks[-1][0], b)
+        else:
+            blocks.append((a, b))
+    block = next(((a, b) for a, b in blocks if a <= span[0] and span[1] <= b), None)
+    if block is None:
+        return None  # the answer crosses a block's edge
+    a, b = block
+    kept = [(t, st) for t, st in zip(ex.answers, ex.answer_starts, strict=True)
+            if a <= st and st + len(t) <= b and ex.context[st : st + len(t)] == t]
+    if not kept:
+        kept = [(ex.context[span[0] : span[1]], span[0])]
+    return replace(ex, context=ex.context[a:b], answers=[t for t, _ in kept],
+                               answer_starts=[st - a for _, st in kept])
 
 
 def parse_extra_file(spec: str) -> tuple[str, int]:
@@ -362,6 +400,7 @@ class TrainConfig:
     sample_questions: int = 0  # >0: train on whole articles of the training files, about N questions
     sample_skip: int = 0  # skip the first N questions' worth of those articles (the slice an earlier run took)
     extra_files: list[str] = field(default_factory=list)  # "PATH:N": about N questions of whole articles of PATH
+    extra_max_chars: int = 0  # >0: an extra file's longer contexts are cut to the answer's block (cut_context)
     negative_window_keep: float = 1.0
     hard_negatives: float = 0.33  # per answerable question, this many related paragraphs as no-answer
     swapped_questions: float = 0.0  # share of answerable questions also trained as swapped unanswerable copies
@@ -427,7 +466,7 @@ def train(cfg: TrainConfig) -> Path:
         train_ex = train_ex[: cfg.max_examples]
     if cfg.sample_questions > 0:
         train_ex = sample_questions(train_ex, cfg.sample_questions, cfg.seed, cfg.sample_skip)
-    train_ex = train_ex + extra_examples(cfg.extra_files, cfg.seed, {e.title for e in val_ex})
+    train_ex = train_ex + extra_examples(cfg.extra_files, cfg.seed, {e.title for e in val_ex}, cfg.extra_max_chars)
     log.info("training sources: %s", dict(sorted(_count_by(train_ex).items())))
     negatives = hard_negatives(train_ex, cfg.hard_negatives, seed=cfg.seed)
     if negatives:

@@ -211,6 +211,25 @@ def test_hard_negatives_pick_related_paragraphs_without_the_answer() -> None:
     assert hard_negatives(ex, 0) == []
 
 
+def test_cut_context_keeps_the_answers_block_with_exact_offsets() -> None:
+    from rag_train.reader import QAExample, cut_context
+
+    paras = ["Title of a paper", "Abstract: the virus binds the receptor ACE2 in the lung.",
+             "Methods: we sampled " + "many patients " * 10 + "in 2019.", "Results: fever was the first sign."]
+    context = "\n\n".join(paras)
+    answer = "fever"
+    ex = QAExample("q", "Paper", context, "What was the first sign?", [answer], [context.index(answer)])
+    cut = cut_context(ex, max_chars=120)
+    assert cut is not None and len(cut.context) <= 120 and cut.context in context
+    assert cut.context[cut.answer_starts[0] : cut.answer_starts[0] + len(answer)] == answer
+    assert cut.context.startswith("Methods") is False and "Results" in cut.context
+    assert cut_context(ex, max_chars=len(context)) is ex  # short enough: unchanged
+    impossible = QAExample("u", "Paper", context, "Who funded it?", [], [])
+    assert cut_context(impossible, max_chars=50) is impossible
+    across = QAExample("x", "Paper", context, "?", ["lung.\n\nMethods"], [context.index("lung.")])
+    assert cut_context(across, max_chars=60) is None  # the answer crosses a block edge
+
+
 def test_schedules_from_log_follow_an_extended_run(tmp_path: Path) -> None:
     from rag_train.export import _training_command
     from rag_train.reader import schedules_from_log
