@@ -289,8 +289,8 @@ def cut_context(ex: QAExample, max_chars: int) -> QAExample | None:
     than ``max_chars``: the context's paragraphs (split at blank lines, exact offsets) are grouped in
     order into blocks of at most ``max_chars`` (a longer paragraph is a block alone), and the answers
     inside the chosen block are kept with shifted offsets. A whole paper per question (COVID-QA: about
-    29,000 characters) would otherwise give some 35 windows, nearly all without the answer; the other
-    blocks of the article still serve as hard negatives. None when the answer is not found; an
+    29,000 characters) would otherwise give some 35 windows, nearly all without the answer; blocks
+    kept for other questions of the same paper can serve as hard negatives. None when the answer is not found; an
     unanswerable question, or a short context, is returned unchanged."""
     if ex.is_impossible or len(ex.context) <= max_chars:
         return ex
@@ -314,7 +314,7 @@ def cut_context(ex: QAExample, max_chars: int) -> QAExample | None:
     if not kept:
         kept = [(ex.context[span[0] : span[1]], span[0])]
     return replace(ex, context=ex.context[a:b], answers=[t for t, _ in kept],
-                               answer_starts=[st - a for _, st in kept])
+                   answer_starts=[st - a for _, st in kept])
 
 
 def parse_extra_file(spec: str) -> tuple[str, int]:
