@@ -599,6 +599,10 @@ def _data_section(report: dict[str, Any], cfg: TrainConfig, meta: dict[str, Any]
         f, n = parse_extra_file(spec)
         what, lic = LICENSES.get(Path(f).name, ("(not in the qa-train README)", "unknown"))
         rows.append(f"| `{f}` | {what}: about {n:,} questions of whole articles (`--extra-file`) | {lic} |")
+    if cfg.extra_files and cfg.extra_max_chars > 0:
+        rows.append("")
+        rows.append(f"An `--extra-file` context longer than {cfg.extra_max_chars:,} characters was cut to the "
+                    "blank-line block holding its answer (`--extra-max-chars`, `rag_train.reader.cut_context`).")
     sample = (f" A seeded random sample of {cfg.sample_questions:,} questions of the files other than the dev-a "
               f"files was trained on (`--sample-questions`)." if cfg.sample_questions else "")
     if cfg.split_file:
