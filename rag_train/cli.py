@@ -70,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--save-every", type=int, default=d.save_every)
     p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--sample-seed", type=int, default=None,
+                   help="seed of the data sample (--sample-questions articles, --extra-file questions); default "
+                        "--seed. With it, --seed re-draws only the training randomness on the same questions")
     p.add_argument("--threads", type=int, default=d.threads)
     p.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint.pt if present")
     p.add_argument("--skip-train", action="store_true", help="do not train; use <out>/final")
@@ -119,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         freeze_word_embeddings=not args.train_word_embeddings,
         save_every=args.save_every,
         seed=args.seed,
+        sample_seed=args.sample_seed,
         threads=args.threads,
         resume=args.resume,
     )

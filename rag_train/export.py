@@ -319,7 +319,7 @@ TRAINED_FIELDS = ("base_model", "train_files", "split_file", "sample_questions",
                   "max_len", "stride", "batch_size", "lr", "weight_decay", "warmup",
                   "epochs", "max_steps", "max_examples", "negative_window_keep", "hard_negatives",
                   "swapped_questions",
-                  "freeze_word_embeddings", "seed", "threads")
+                  "freeze_word_embeddings", "seed", "sample_seed", "threads")
 
 
 def as_trained(cfg: TrainConfig, meta: dict[str, Any]) -> TrainConfig:
@@ -504,7 +504,7 @@ def _training_command(cfg: TrainConfig) -> str:
         parts += _changed_flags(cfg, ("split_file", "sample_questions", "sample_skip", "max_len", "stride",
                                       "batch_size", "lr", "warmup", "hard_negatives", "swapped_questions",
                                       "negative_window_keep", "extra_max_chars", "bf16", "bucket", "threads",
-                                      "seed"))
+                                      "seed", "sample_seed"))
         parts += [f"--extra-file {spec}" for spec in cfg.extra_files or ()]
         epochs = sch["total"] / sch["steps_per_epoch"] if sch.get("steps_per_epoch") else cfg.epochs
         if len(schedules) > 1 or epochs != d.epochs:
@@ -517,11 +517,15 @@ def _training_command(cfg: TrainConfig) -> str:
 
 
 def _soup_commands(meta: dict[str, Any]) -> str:
-    """For an averaged model: every member's training commands (each once, in order), then the soup's."""
+    """For an averaged model: every member's training commands (each once, in order), then the soup's. A
+    member dequantised from a committed int8 graph (``rag_train.from_onnx``) adds the command that did it."""
     lines: list[str] = []
     for member in meta["soup"]["members"]:
-        member_cfg = recorded_config(recorded_meta(Path(member)) or {})
-        for line in _training_command(member_cfg).splitlines():
+        member_meta = recorded_meta(Path(member)) or {}
+        member_lines = _training_command(recorded_config(member_meta)).splitlines()
+        if member_meta.get("from_onnx"):
+            member_lines.append(member_meta["from_onnx"]["command"] + "   # the weights above, from the int8 graph")
+        for line in member_lines:
             if line not in lines:
                 lines.append(line)
     lines.append(meta["soup"]["command"])

@@ -325,10 +325,17 @@ def parse_extra_file(spec: str) -> tuple[str, int]:
     return path, int(n)
 
 
+def data_seed(cfg: TrainConfig) -> int:
+    """The seed of the data sample (articles of the training files, questions of extra files): ``seed``
+    unless ``sample_seed`` is set, so that a run can re-draw its training randomness (hard negatives,
+    order, dropout) on the very questions of another run."""
+    return cfg.seed if cfg.sample_seed is None else cfg.sample_seed
+
+
 def sampled_titles(cfg: TrainConfig) -> list[str]:
     """The training-file articles a run with ``cfg`` trains on (for checks and the model card)."""
     exs = [e for f in cfg.train_files for e in load_squad(f)]
-    return sorted({e.title for e in sample_questions(exs, cfg.sample_questions, cfg.seed, cfg.sample_skip)
+    return sorted({e.title for e in sample_questions(exs, cfg.sample_questions, data_seed(cfg), cfg.sample_skip)
                    if not e.source.startswith("squad-v")})
 
 
@@ -410,6 +417,7 @@ class TrainConfig:
     freeze_word_embeddings: bool = True  # saves optimizer work on the 11.7M-parameter vocabulary matrix
     save_every: int = 100
     seed: int = 13
+    sample_seed: int | None = None  # the seed of which articles and extra questions are sampled (None: seed)
     threads: int = 2
     resume: bool = False
 
@@ -465,8 +473,9 @@ def train(cfg: TrainConfig) -> Path:
     if cfg.max_examples > 0:
         train_ex = train_ex[: cfg.max_examples]
     if cfg.sample_questions > 0:
-        train_ex = sample_questions(train_ex, cfg.sample_questions, cfg.seed, cfg.sample_skip)
-    train_ex = train_ex + extra_examples(cfg.extra_files, cfg.seed, {e.title for e in val_ex}, cfg.extra_max_chars)
+        train_ex = sample_questions(train_ex, cfg.sample_questions, data_seed(cfg), cfg.sample_skip)
+    train_ex = train_ex + extra_examples(cfg.extra_files, data_seed(cfg), {e.title for e in val_ex},
+                                         cfg.extra_max_chars)
     log.info("training sources: %s", dict(sorted(_count_by(train_ex).items())))
     negatives = hard_negatives(train_ex, cfg.hard_negatives, seed=cfg.seed)
     if negatives:

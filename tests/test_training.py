@@ -456,3 +456,24 @@ def test_admission_fit_held_out_and_record_load_back(tmp_path: Path) -> None:
     for r, prob in zip(rows[:12], admission.probability(model, admission.matrix(rows[:12])), strict=True):
         assert settings.admission.probability(r["features"]) == pytest.approx(prob)
     assert "## Admission model" in (tmp_path / "README.md").read_text()
+
+
+def test_sample_seed_keeps_the_questions_while_seed_redraws_the_rest(tmp_path: Path) -> None:
+    """``--sample-seed`` fixes which articles are sampled, so ``--seed`` alone re-draws a run's training
+    randomness on the very questions of another run (how reader IX's stage was re-drawn)."""
+    from rag_train.reader import data_seed, sampled_titles
+
+    arts = [{"title": f"T{i}", "paragraphs": [{"context": CTX_A, "qas": [
+        {"id": f"q{i}", "question": "Where is the Eiffel Tower?", "answers": [{"text": "Paris", "answer_start": 22}]}
+    ]}]} for i in range(40)]
+    path = tmp_path / "train.json"
+    path.write_text(json.dumps({"version": "x", "data": arts}))
+
+    def cfg(**kw: int) -> TrainConfig:
+        return TrainConfig(train_files=[str(path)], sample_questions=10, sample_skip=10, **kw)  # type: ignore[arg-type]
+
+    assert data_seed(cfg(seed=14)) == 14 and data_seed(cfg(seed=14, sample_seed=13)) == 13
+    base = sampled_titles(cfg(seed=13))
+    assert len(base) == 10
+    assert sampled_titles(cfg(seed=14, sample_seed=13)) == base
+    assert sampled_titles(cfg(seed=14)) != base  # without it, another seed trains on other articles
