@@ -16,7 +16,8 @@ stored in fp32 and copied; the three embedding tables are dequantised per tensor
 matrix is frozen during training (``--train-word-embeddings`` is off by default), so when the packaged
 base model's matrix quantises to exactly the stored integers, the base's fp32 matrix is used instead of
 its coarser dequantised copy. ``<out>/train_meta.json`` is the source's recorded run
-(``eval_report.json``) plus ``from_onnx``: the source and how far the dequantised weights are from it.
+(``eval_report.json``) plus ``from_onnx``: the source, where the word embeddings came from, and the
+command that made it (the model card of a soup quotes it).
 """
 
 from __future__ import annotations
@@ -45,61 +46,63 @@ class DequantError(ValueError):
     """The graph is not a dynamically quantised BERT reader as ``rag_train.export`` writes it."""
 
 
-def dequantised_state(onnx_path: Path) -> dict[str, np.ndarray]:
-    """Every weight of the reader graph at ``onnx_path`` as fp32, named as in ``BertForQuestionAnswering``."""
+def load_graph(onnx_path: Path) -> tuple[Any, dict[str, np.ndarray]]:
+    """The graph at ``onnx_path`` and its stored tensors by name, loaded once for the functions below."""
     import onnx
     from onnx import numpy_helper
 
     graph = onnx.load(str(onnx_path)).graph
-    inits = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
-    state: dict[str, np.ndarray] = {}
-    for name, arr in inits.items():
-        if name.endswith((".weight", ".bias")) and arr.dtype == np.float32:
-            state[name] = arr
+    return graph, {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+
+
+def _dequantise(inits: dict[str, np.ndarray], stem: str) -> np.ndarray:
+    """``(q - zero_point) * scale`` of the quantised initializer ``stem`` (per tensor or per channel)."""
+    try:
+        q, zero, scale = (inits[f"{stem}_{part}"].astype(np.float32) for part in ("quantized", "zero_point", "scale"))
+    except KeyError as e:
+        raise DequantError(f"no quantised initializer {stem} ({e})") from None
+    return (q - zero) * scale
+
+
+def dequantised_state(onnx_path: Path) -> dict[str, np.ndarray]:
+    """Every weight of the reader graph at ``onnx_path`` as fp32, named as in ``BertForQuestionAnswering``."""
+    return _state(*load_graph(onnx_path))
+
+
+def _state(graph: Any, inits: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """``dequantised_state`` of a graph already loaded (``load_graph``)."""
+    state: dict[str, np.ndarray] = {name: arr for name, arr in inits.items()
+                                    if name.endswith((".weight", ".bias")) and arr.dtype == np.float32}
     for table in EMBEDDINGS:
         key = f"bert.embeddings.{table}.weight"
-        try:
-            q = inits[f"{key}_quantized"].astype(np.float32)
-            zero = inits[f"{key}_zero_point"].astype(np.float32)
-            scale = inits[f"{key}_scale"].astype(np.float32)
-        except KeyError as e:
-            raise DequantError(f"{onnx_path}: no quantised {key} ({e})") from None
-        state[key] = (q - zero) * scale
+        state[key] = _dequantise(inits, key)
     for node in graph.node:
         if node.op_type != "MatMulInteger":
             continue
         m = _MATMUL.match(node.output[0])
         if m is None:
-            raise DequantError(f"{onnx_path}: cannot name the weight of MatMulInteger {node.output[0]!r}")
+            raise DequantError(f"cannot name the weight of MatMulInteger {node.output[0]!r}")
         module = m.group("module").replace("/", ".")
         wname = node.input[1]
         if not wname.endswith("_quantized"):
-            raise DequantError(f"{onnx_path}: {module}: weight {wname!r} is not a quantised initializer")
-        stem = wname[: -len("_quantized")]
-        q = inits[wname].astype(np.float32)  # [in, out]
-        zero = inits[f"{stem}_zero_point"].astype(np.float32)
-        scale = inits[f"{stem}_scale"].astype(np.float32)
-        state[f"{module}.weight"] = np.ascontiguousarray(((q - zero) * scale).T)  # torch Linear: [out, in]
+            raise DequantError(f"{module}: weight {wname!r} is not a quantised initializer")
+        w = _dequantise(inits, wname[: -len("_quantized")])  # [in, out]
+        state[f"{module}.weight"] = np.ascontiguousarray(w.T)  # torch Linear: [out, in]
     return state
 
 
-def frozen_word_embeddings(onnx_path: Path, base_weights: np.ndarray) -> bool:
+def frozen_word_embeddings(inits: dict[str, np.ndarray], base_weights: np.ndarray) -> bool:
     """Whether ``base_weights`` quantise to exactly the graph's stored word-embedding integers (then the
     matrix was frozen in training and the base's fp32 values are the trained ones). The export quantises
     the fp16 copy of the weights (``export_fp16``), so the base is rounded to fp16 first."""
-    import onnx
-    from onnx import numpy_helper
-
-    inits = {i.name: i for i in onnx.load(str(onnx_path)).graph.initializer
-             if i.name.startswith("bert.embeddings.word_embeddings.weight_")}
-    q = numpy_helper.to_array(inits["bert.embeddings.word_embeddings.weight_quantized"])
-    zero = numpy_helper.to_array(inits["bert.embeddings.word_embeddings.weight_zero_point"]).astype(np.int32)
-    scale = numpy_helper.to_array(inits["bert.embeddings.word_embeddings.weight_scale"])
+    stem = "bert.embeddings.word_embeddings.weight"
+    q = inits[f"{stem}_quantized"]
     if base_weights.shape != q.shape:
         return False
+    zero = inits[f"{stem}_zero_point"].astype(np.int32)
     lo, hi = np.iinfo(q.dtype).min, np.iinfo(q.dtype).max
     as_exported = base_weights.astype(np.float16).astype(np.float32)
-    requant = np.clip(np.rint(as_exported / scale) + zero, lo, hi).astype(q.dtype)
+    requant = np.clip(np.rint(as_exported / inits[f"{stem}_scale"]) + zero, lo, hi).astype(q.dtype)
     return bool(np.array_equal(requant, q))
 
 
@@ -121,15 +124,19 @@ def write_checkpoint(src: Path, out: Path, command: str | None = None) -> Path:
     ``<out>/train_meta.json`` (``command``: how to remake it, recorded for the model card); returns the
     ``final`` folder."""
     import torch
-    from safetensors.torch import save_file
+    from safetensors.torch import save
     from transformers import AutoConfig, AutoModelForQuestionAnswering
 
     onnx_path = src / ONNX_FILE
     if not onnx_path.exists():
         raise DequantError(f"{src}: no {ONNX_FILE}")
-    state = dequantised_state(onnx_path)
+    graph, inits = load_graph(onnx_path)
+    try:
+        state = _state(graph, inits)
+    except DequantError as e:
+        raise DequantError(f"{onnx_path}: {e}") from None
     base = base_word_embeddings()
-    frozen = frozen_word_embeddings(onnx_path, base)
+    frozen = frozen_word_embeddings(inits, base)
     if frozen:
         state["bert.embeddings.word_embeddings.weight"] = base
     config = AutoConfig.from_pretrained(src)
@@ -147,9 +154,7 @@ def write_checkpoint(src: Path, out: Path, command: str | None = None) -> Path:
     final = out / "final"
     final.mkdir(parents=True, exist_ok=True)
     tensors = {k: torch.from_numpy(np.array(v, dtype=np.float32)) for k, v in sorted(state.items())}
-    tmp = final / "model.safetensors.tmp"
-    save_file(tensors, str(tmp), metadata={"format": "pt"})
-    tmp.replace(final / "model.safetensors")
+    atomic_write_bytes(final / "model.safetensors", save(tensors, metadata={"format": "pt"}))
     config.save_pretrained(final)
     for name in COPIED:
         shutil.copy(src / name, final / name)

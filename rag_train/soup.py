@@ -44,7 +44,7 @@ def run_meta(member: Path) -> dict[str, Any]:
 def average(members: Sequence[Path], out: Path) -> Path:
     """Write the uniform average of ``members`` to ``<out>/final`` and its record; return the folder."""
     import torch
-    from safetensors.torch import load_file, save_file
+    from safetensors.torch import load_file, save
 
     if len(members) < 2:
         raise SoupError("a soup needs at least two members")
@@ -63,9 +63,7 @@ def average(members: Sequence[Path], out: Path) -> Path:
            for k in sorted(keys)}
     final = out / "final"
     final.mkdir(parents=True, exist_ok=True)
-    tmp = final / "model.safetensors.tmp"
-    save_file(avg, str(tmp), metadata={"format": "pt"})
-    tmp.replace(final / "model.safetensors")
+    atomic_write_bytes(final / "model.safetensors", save(avg, metadata={"format": "pt"}))
     for name in COPIED:
         if (members[-1] / name).exists():
             shutil.copy(members[-1] / name, final / name)
