@@ -22,13 +22,14 @@ from typing import Any
 import numpy as np
 from scipy.stats import bootstrap
 
+from eval.runner import load_report
 from eval.squad import ANSWERABLE_PRIOR, prior_weights
 
 
 def load_scores(path: str | Path) -> dict[str, tuple[float, bool]]:
     """Per question id: (F1, answerable) from a ``rag eval`` report. For an unanswerable question F1 is 1
     exactly when the reader abstained (the official v2.0 scoring), so expected F1 is a weighted mean."""
-    data: dict[str, Any] = json.loads(Path(path).read_text(encoding="utf-8"))
+    data = load_report(Path(path))
     if "predictions" not in data:
         raise ValueError(f"{path}: not a rag eval report (no 'predictions')")
     return {str(p["id"]): (float(p["f1"]), bool(p["answerable"])) for p in data["predictions"]}
@@ -64,7 +65,7 @@ def compare(a: dict[str, tuple[float, bool]], b: dict[str, tuple[float, bool]], 
             "a_minus_b": round(diff(fa, fb, ans), 2),
             "ci95": [round(float(res.confidence_interval.low), 2), round(float(res.confidence_interval.high), 2)],
             "a_ahead_share": round(float(np.mean(dist > 0)), 3), "resamples": resamples, "seed": seed,
-            "only_in_a": len(set(a) - set(b)), "only_in_b": len(set(b) - set(a))}
+            "only_in_a": len(a) - len(ids), "only_in_b": len(b) - len(ids)}
 
 
 def main(argv: list[str] | None = None) -> int:
