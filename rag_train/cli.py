@@ -7,8 +7,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import textwrap
 from pathlib import Path
 
+from rag.reader import DEFAULT_MODEL_DIR
 from rag_train import reader
 from rag_train.export import evaluate_and_export
 from rag_train.reader import (
@@ -23,9 +25,30 @@ from rag_train.reader import (
 
 
 # ------------------------------------------------------------------------------------------ CLI
+def recipe(card: Path = DEFAULT_MODEL_DIR / "README.md") -> str:
+    """The shipped reader's recipe for ``--help``: the training commands of its model card (which the export
+    writes from the run itself, so they cannot drift from what was trained), and where the rest is."""
+    try:
+        text = card.read_text(encoding="utf-8")
+    except OSError:
+        return f"The shipped reader's model card ({card}) is missing: its training commands cannot be shown."
+    section = text.partition("\n## Training")[2]
+    block = section.partition("```")[2].partition("```")[0].strip("\n")
+    if not block:
+        return f"The shipped reader's model card ({card}) has no training commands."
+    head = textwrap.fill("The shipped reader was trained by these commands, each stage from the last one's "
+                         f"weights (its model card, {card}):", 100)
+    tail = textwrap.fill("On a fresh machine an earlier stage's weights come back from git without retraining: "
+                         "python -m rag_train.from_onnx --commit C --out RUN (docs/reader.md). Then the rule is "
+                         "chosen end to end: python -m rag_train.rechoose --reader DIR --split select --top-k 1 2 "
+                         "--rerank-depth 3 --write.", 100)
+    return f"{head}\n\n{block}\n\n{tail}"
+
+
 def build_parser() -> argparse.ArgumentParser:
     d = TrainConfig()
-    p = argparse.ArgumentParser(prog="python -m rag_train", description=(reader.__doc__ or "").split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m rag_train", description=(reader.__doc__ or "").split("\n")[0],
+                                epilog=recipe(), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default=d.out, help="run folder (checkpoints, log, final model)")
     p.add_argument("--base-model", default=None, help="base weights (default: packaged all-MiniLM-L6-v2)")
     p.add_argument("--train-file", action="append", dest="train_files", help="SQuAD-format JSON (repeatable)")
