@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from eval import squad
+from rag.files import atomic_write_bytes
 from rag.reader import SpanReader
-from rag_train.export import raw_predictions
+from rag_train.export import apply_threshold, raw_predictions
 
 DATA = Path("../shared/data/squad-v1.1-dev-a.json")
 
@@ -43,7 +44,7 @@ def averaged(members: Sequence[SpanReader]) -> SpanReader:
 def always_answering(reader: SpanReader, examples: Sequence[squad.SquadExample]) -> dict[str, float]:
     """EM and F1 of the best span with the gold paragraph (never abstaining)."""
     raw = raw_predictions(reader, examples)  # type: ignore[arg-type]  # SquadExample has QAExample's fields
-    s = squad.summarize({q: t for q, (t, _, _) in raw.items()}, examples)
+    s = squad.summarize(apply_threshold(raw, 0.0), examples)  # threshold 0: always answer
     return {"exact": s["exact"], "f1": s["f1"], "total": s["total"]}
 
 
@@ -64,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     rows["ensemble"] = always_answering(averaged(readers), examples)
     print(json.dumps({"ensemble": rows["ensemble"]}), flush=True)
     if args.out:
-        args.out.write_text(json.dumps(rows, indent=1) + "\n", encoding="utf-8")
+        atomic_write_bytes(args.out, (json.dumps(rows, indent=1) + "\n").encode("utf-8"))
     return 0
 
 

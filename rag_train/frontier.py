@@ -23,17 +23,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from eval import squad
-from rag.assistant import Assistant
+from rag.answer import answer_ratio
 from rag.files import atomic_write_bytes
 from rag_train.export import MIN_THRESHOLD, OPEN_RATIOS, read_open, score_one
-from rag_train.rechoose import DATA, READER
+from rag_train.rechoose import DATA, READER, open_assistant
 
 Raw = dict[str, tuple[str, float, float]]
 
@@ -47,9 +46,7 @@ class Questions:
         self.f1 = np.array([score_one(raw[e.qid][0], e.answers)[1] if raw[e.qid][0] else 0.0 for e in exs])
         self.has_text = np.array([bool(raw[e.qid][0]) for e in exs])
         self.score = np.array([raw[e.qid][1] for e in exs])
-        na = np.array([raw[e.qid][2] for e in exs])
-        total = self.score + na
-        self.ratio = np.divide(self.score, total, out=np.zeros_like(total), where=total > 0)
+        self.ratio = np.array([answer_ratio(raw[e.qid][1], raw[e.qid][2]) for e in exs])
 
     def figures(self, threshold: np.ndarray, ratio: float) -> tuple[np.ndarray, np.ndarray]:
         """(has-answer F1, no-answer accuracy) in percent for each threshold at one ratio (the rule of
@@ -113,9 +110,7 @@ def main(argv: list[str] | None = None) -> int:
 
     sf = squad.read(args.data)
     parts = squad.read_article_split(squad.SPLIT_FILE)
-    work = Path(tempfile.mkdtemp(prefix="rag-frontier-"))
-    corpus = squad.write_corpus(sf.documents, work / "corpus").parent
-    qa = Assistant.build(corpus, index_dir=work / "index", reader=str(args.reader))
+    qa = open_assistant(sf, args.reader)
     s = qa.settings
     sets: dict[str, Questions] = {}
     for part in ("select", "test"):
@@ -126,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     select, test = sets["select"], sets["test"]
     rules = sweep(select)
     chosen = {"balanced": balanced(rules), **{f"no_answer>={lv:g}": at_level(rules, lv) for lv in args.levels}}
+
     def both(threshold: float, ratio: float) -> dict[str, dict[str, float]]:
         return {"select": on(select, threshold, ratio), "test": on(test, threshold, ratio)}
 

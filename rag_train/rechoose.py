@@ -53,6 +53,14 @@ ARTICLES = ("Pharmacy", "Victoria_(Australia)")
 READER = Path("rag/models/reader-minilm")
 
 
+def open_assistant(sf: squad.SquadFile, reader: Path) -> Assistant:
+    """An assistant with ``reader`` over every paragraph of ``sf`` (the corpus ``rag eval`` indexes for that
+    file, same document ids), indexed afresh in a temporary folder."""
+    work = Path(tempfile.mkdtemp(prefix="rag-open-"))
+    corpus = squad.write_corpus(sf.documents, work / "corpus").parent
+    return Assistant.build(corpus, index_dir=work / "index", reader=str(reader))
+
+
 def rule_for(raw: dict[str, tuple[str, float, float]], examples: list[squad.SquadExample]) -> dict[str, Any]:
     """The (shipped-rounded) threshold and ratio with the highest expected F1, and what they give."""
     t, ratio, _ = choose_threshold(raw, examples, ratios=OPEN_RATIOS)
@@ -118,9 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     examples = [e for e in sf.examples if e.title in wanted]
     if not examples:
         raise SystemExit(f"no question of {sorted(wanted)} in {args.data}")
-    work = Path(tempfile.mkdtemp(prefix="rag-rechoose-"))
-    corpus = squad.write_corpus(sf.documents, work / "corpus").parent
-    qa = Assistant.build(corpus, index_dir=work / "index", reader=str(args.reader))
+    qa = open_assistant(sf, args.reader)
     rows: dict[int, dict[str, Any]] = {}
     raws: dict[int, dict[str, tuple[str, float, float]]] = {}
     for k in sorted(set(args.top_k)):
